@@ -1,0 +1,122 @@
+//! Browsing: the home page, article pages, old-slug redirects and the 404 page.
+//!
+//! Every page here is the same for every anonymous reader, so all of them are rendered
+//! once at start-up ([`Pages::render`]) and a request only looks one up and checks its ETag.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+use crate::AppState;
+use crate::content::{Article, Heading, Library, Section};
+use crate::layout::{CachedPage, Layout};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(show_home)).route("/articles/{slug}", get(show_article))
+}
+
+async fn show_home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    state.site.pages.home.respond(&headers)
+}
+
+async fn show_article(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
+    let site = &state.site;
+    if let Some(page) = site.pages.articles.get(&slug) {
+        return page.respond(&headers);
+    }
+    if let Some(target) = site.library.alias_target(&slug) {
+        return Redirect::permanent(&format!("/articles/{}", target.slug)).into_response();
+    }
+    site.pages.not_found.respond(&headers)
+}
+
+/// The pre-rendered pages.
+pub struct Pages {
+    pub home: CachedPage,
+    pub articles: HashMap<String, CachedPage>,
+    pub not_found: CachedPage,
+}
+
+impl Pages {
+    pub fn render(library: &Library, layout: &Layout) -> Result<Self, askama::Error> {
+        let home = HomePage::new(library, layout).render()?;
+        let mut articles = HashMap::with_capacity(library.articles.len());
+        for article in &library.articles {
+            let html = ArticlePage::new(library, layout, article).render()?;
+            articles.insert(article.slug.clone(), CachedPage::new(html, StatusCode::OK));
+        }
+        let not_found = NotFoundPage { layout, library }.render()?;
+        Ok(Self {
+            home: CachedPage::new(home, StatusCode::OK),
+            articles,
+            not_found: CachedPage::new(not_found, StatusCode::NOT_FOUND),
+        })
+    }
+}
+
+/// A section with its articles, for the home page.
+pub struct SectionEntry<'a> {
+    pub section: &'a Section,
+    pub articles: Vec<&'a Article>,
+}
+
+#[derive(Template)]
+#[template(path = "articles/home.html")]
+pub struct HomePage<'a> {
+    pub layout: &'a Layout,
+    pub sections: Vec<SectionEntry<'a>>,
+    pub article_count: usize,
+}
+
+impl<'a> HomePage<'a> {
+    pub fn new(library: &'a Library, layout: &'a Layout) -> Self {
+        let sections = library
+            .sections
+            .iter()
+            .map(|section| SectionEntry { section, articles: library.in_section(&section.id).collect() })
+            .filter(|e| !e.articles.is_empty())
+            .collect();
+        Self { layout, sections, article_count: library.articles.len() }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "articles/article.html")]
+pub struct ArticlePage<'a> {
+    pub layout: &'a Layout,
+    pub article: &'a Article,
+    pub section: &'a Section,
+    pub prev: Option<&'a Article>,
+    pub next: Option<&'a Article>,
+    /// `##` and `###` headings, for the table of contents.
+    pub toc: Vec<&'a Heading>,
+    pub canonical: String,
+}
+
+impl<'a> ArticlePage<'a> {
+    pub fn new(library: &'a Library, layout: &'a Layout, article: &'a Article) -> Self {
+        let (prev, next) = library.neighbours(&article.slug);
+        let section = library.section(&article.section).expect("content::load validated the section");
+        Self {
+            layout,
+            article,
+            section,
+            prev,
+            next,
+            toc: article.headings.iter().filter(|h| (2..=3).contains(&h.level)).collect(),
+            canonical: layout.absolute(&format!("/articles/{}", article.slug)),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "articles/not_found.html")]
+pub struct NotFoundPage<'a> {
+    pub layout: &'a Layout,
+    pub library: &'a Library,
+}

@@ -1,0 +1,270 @@
+//! Markdown to HTML, as a pure function: text in, [`Rendered`] out.
+//!
+//! Headings get stable ids and a copy-link anchor; fenced code is highlighted on the
+//! server; runnable Python blocks and their `output` blocks are collected as [`Snippet`]s;
+//! links are collected for cross-article validation; the text is split at headings into
+//! [`Part`]s for search. Problems local to one article are returned with their line.
+
+use std::collections::HashSet;
+use std::fmt::Write;
+use std::ops::Range;
+
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+use super::highlight::Highlighter;
+
+/// The pulldown-cmark extensions articles may use, in one place.
+fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heading {
+    pub level: u8,
+    pub id: String,
+    pub text: String,
+    pub line: usize,
+}
+
+/// A code block that runs: its code, where it is, and the output it should print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snippet {
+    /// Position among the article's runnable snippets, from 0; also its element id suffix.
+    pub index: usize,
+    pub code: String,
+    pub line: usize,
+    /// The `output` block that follows it: `(line, text)`.
+    pub expected: Option<(usize, String)>,
+}
+
+/// A link found in the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub dest: String,
+    pub line: usize,
+}
+
+/// The body between two headings (the first part has no heading), for search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Part {
+    /// The heading id this part starts at; `None` for the text before the first heading.
+    pub anchor: Option<String>,
+    pub heading: String,
+    pub prose: String,
+    pub code: String,
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub html: String,
+    pub headings: Vec<Heading>,
+    pub snippets: Vec<Snippet>,
+    pub parts: Vec<Part>,
+    /// `(line, message)`, lines counted from the start of the text given.
+    pub problems: Vec<(usize, String)>,
+}
+
+/// The id a heading gets when it sets none: lowercase; letters, digits and `_` kept;
+/// spaces and `-` become one `-`; everything else dropped (docs/authoring.md).
+pub fn heading_id(text: &str) -> String {
+    let mut id = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            id.extend(c.to_lowercase());
+        } else if (c.is_whitespace() || c == '-') && !id.is_empty() && !id.ends_with('-') {
+            id.push('-');
+        }
+    }
+    id.trim_end_matches('-').to_string()
+}
+
+pub fn render(text: &str, highlighter: &Highlighter) -> Rendered {
+    let lines = LineIndex::new(text);
+    let events: Vec<(Event, Range<usize>)> = Parser::new_ext(text, options()).into_offset_iter().collect();
+    let mut r = Renderer { out: Rendered::default(), ids: HashSet::new(), hl: highlighter, lines: &lines };
+    r.out.parts.push(Part::default());
+    let mut html_events: Vec<Event> = Vec::new();
+    let mut runnable_end: Option<usize> = None;
+    let mut i = 0;
+    while i < events.len() {
+        let (event, range) = &events[i];
+        match event {
+            Event::Start(Tag::Heading { level, id, .. }) => {
+                let end = find_end(&events, i);
+                let html = r.heading(*level, id.as_deref(), &events[i + 1..end], range.start);
+                html_events.push(Event::Html(html.into()));
+                i = end + 1;
+                continue;
+            }
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let end = find_end(&events, i);
+                let info = match kind {
+                    CodeBlockKind::Fenced(info) => info.to_string(),
+                    CodeBlockKind::Indented => String::new(),
+                };
+                let code: String = events[i + 1..end]
+                    .iter()
+                    .filter_map(|(e, _)| if let Event::Text(t) = e { Some(t.as_ref()) } else { None })
+                    .collect();
+                // An `output` block belongs to the runnable block that ends right before it.
+                let follows_runnable = runnable_end.is_some_and(|e| e + 1 == i);
+                let html = r.code_block(&info, &code, range.start, follows_runnable);
+                if html.contains("data-snippet=") {
+                    runnable_end = Some(end);
+                }
+                html_events.push(Event::Html(html.into()));
+                i = end + 1;
+                continue;
+            }
+            Event::Start(Tag::Link { dest_url, .. }) | Event::Start(Tag::Image { dest_url, .. }) => {
+                let line = lines.line(range.start);
+                r.part().links.push(Link { dest: dest_url.to_string(), line });
+            }
+            Event::Text(t) => r.prose(t),
+            Event::Code(t) => r.prose(t),
+            Event::SoftBreak | Event::HardBreak => r.prose(" "),
+            Event::End(TagEnd::Paragraph | TagEnd::Item | TagEnd::TableCell) => r.prose(" "),
+            _ => {}
+        }
+        html_events.push(event.clone());
+        i += 1;
+    }
+    let mut html = String::with_capacity(text.len() * 2);
+    pulldown_cmark::html::push_html(&mut html, html_events.into_iter());
+    r.out.html = html;
+    r.out
+}
+
+/// Index of the `End` matching the `Start` at `start`.
+fn find_end(events: &[(Event, Range<usize>)], start: usize) -> usize {
+    let mut depth = 0usize;
+    for (j, (e, _)) in events.iter().enumerate().skip(start) {
+        match e {
+            Event::Start(_) => depth += 1,
+            Event::End(_) => {
+                depth -= 1;
+                if depth == 0 {
+                    return j;
+                }
+            }
+            _ => {}
+        }
+    }
+    events.len() - 1
+}
+
+struct Renderer<'a> {
+    out: Rendered,
+    ids: HashSet<String>,
+    hl: &'a Highlighter,
+    lines: &'a LineIndex,
+}
+
+impl Renderer<'_> {
+    fn part(&mut self) -> &mut Part {
+        self.out.parts.last_mut().expect("there is always a part")
+    }
+
+    fn prose(&mut self, text: &str) {
+        self.part().prose.push_str(text);
+    }
+
+    fn heading(&mut self, level: HeadingLevel, explicit: Option<&str>, inner: &[(Event, Range<usize>)], at: usize) -> String {
+        let line = self.lines.line(at);
+        let text: String = inner
+            .iter()
+            .filter_map(|(e, _)| match e {
+                Event::Text(t) | Event::Code(t) => Some(t.as_ref()),
+                _ => None,
+            })
+            .collect();
+        let id = explicit.map_or_else(|| heading_id(&text), str::to_string);
+        let level_n = level as u8;
+        if level_n == 1 {
+            self.out.problems.push((line, "use `##` and below: the page already shows the title as the only `#` heading".into()));
+        }
+        if id.is_empty() {
+            self.out.problems.push((line, format!("heading `{text}` has no letters or digits to make an id from; add {{#some-id}}")));
+        } else if !self.ids.insert(id.clone()) {
+            self.out.problems.push((line, format!("duplicate heading id `{id}`: make the heading text distinct or set {{#another-id}}")));
+        }
+        self.out.headings.push(Heading { level: level_n, id: id.clone(), text: text.clone(), line });
+        self.out.parts.push(Part { anchor: Some(id.clone()), heading: text.clone(), ..Part::default() });
+        let mut inner_html = String::new();
+        pulldown_cmark::html::push_html(&mut inner_html, inner.iter().map(|(e, _)| e.clone()));
+        let id = escape(&id);
+        format!(
+            "<h{level_n} id=\"{id}\"><a class=\"heading-anchor\" href=\"#{id}\">{inner_html}</a>\
+             <a class=\"copy-link\" href=\"#{id}\" data-copy-link=\"{id}\" title=\"Copy link to this section\" \
+             aria-label=\"Copy link to section: {}\">#</a></h{level_n}>\n",
+            escape(&text)
+        )
+    }
+
+    fn code_block(&mut self, info: &str, code: &str, at: usize, follows_runnable: bool) -> String {
+        let line = self.lines.line(at);
+        let mut words = info.split_whitespace();
+        let lang = words.next().unwrap_or("text");
+        let flags: Vec<&str> = words.collect();
+        let part = self.part();
+        part.code.push_str(code);
+        part.code.push('\n');
+        match lang {
+            "output" => {
+                if !follows_runnable {
+                    self.out.problems.push((line, "an `output` block must directly follow a runnable ```python block".into()));
+                } else if let Some(s) = self.out.snippets.last_mut() {
+                    s.expected = Some((line, code.to_string()));
+                }
+                format!(
+                    "<figure class=\"output-block\"><figcaption>Output</figcaption><pre><code>{}</code></pre></figure>\n",
+                    escape(code)
+                )
+            }
+            "python" | "py" if !flags.contains(&"norun") => {
+                let index = self.out.snippets.len();
+                self.out.snippets.push(Snippet { index, code: code.to_string(), line, expected: None });
+                format!(
+                    "<figure class=\"snippet\" id=\"snippet-{index}\" data-snippet=\"{index}\"><figcaption>Python</figcaption>\
+                     <pre class=\"code\"><code class=\"language-python\">{}</code></pre></figure>\n",
+                    self.hl.highlight("python", code)
+                )
+            }
+            _ => {
+                let label = Highlighter::label(lang);
+                let mut html = String::new();
+                let _ = write!(
+                    html,
+                    "<figure class=\"code-block\"><figcaption>{}</figcaption><pre class=\"code\"><code class=\"language-{}\">{}</code></pre></figure>\n",
+                    escape(label),
+                    escape(lang),
+                    self.hl.highlight(lang, code)
+                );
+                html
+            }
+        }
+    }
+}
+
+/// Byte offset → 1-based line number.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        Self(std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect())
+    }
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset)
+    }
+}
+
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    pulldown_cmark_escape::escape_html(&mut out, s).expect("writing to a String cannot fail");
+    out
+}

@@ -1,0 +1,85 @@
+//! The one error type. Pages render it as an HTML error page; `/api` handlers wrap it in
+//! [`ApiError`] to answer `{"error": "..."}`. 5xx details are logged, never shown.
+
+use askama::Template;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("template: {0}")]
+    Template(#[from] askama::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Template(_) | Error::Io(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the client may see: the message for 4xx, a generic sentence for 5xx.
+    fn public_message(&self) -> String {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            "Something went wrong on our side. The error has been logged.".to_string()
+        } else if matches!(self, Error::NotFound) {
+            "There is no page at this address.".to_string()
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+/// A standalone error page (no site layout needed, so it renders even when things are broken).
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub status: u16,
+    pub reason: &'a str,
+    pub message: &'a str,
+}
+
+/// An HTML error page for `status` with `message`.
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let page = ErrorPage { status: status.as_u16(), reason: status.canonical_reason().unwrap_or("Error"), message };
+    let body = page.render().unwrap_or_else(|_| format!("{status}: {message}"));
+    (status, Html(body)).into_response()
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let message = self.public_message();
+        error_page(self.status(), &message)
+    }
+}
+
+/// The JSON face of [`Error`], for handlers under `/api`.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl<E: Into<Error>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let message = self.0.public_message();
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}

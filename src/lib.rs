@@ -1,0 +1,43 @@
+//! Snakepit: a self-hosted knowledge base of hard-won Python expertise.
+//!
+//! The request flow reads top to bottom: [`app`] builds the router from each feature's
+//! `router()`, wraps it in the middleware stack ([`http::layers`]) and hands every handler
+//! the one [`AppState`]. Content is loaded and rendered once at start-up ([`site::Site`]).
+
+pub mod articles;
+pub mod assets;
+pub mod cli;
+pub mod config;
+pub mod content;
+pub mod error;
+pub mod http;
+pub mod layout;
+pub mod site;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+pub use error::{ApiError, Error};
+pub use site::Site;
+
+/// Everything a handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub site: Arc<Site>,
+}
+
+impl AppState {
+    pub fn new(site: Site) -> Self {
+        Self { site: Arc::new(site) }
+    }
+}
+
+/// The whole application: every feature's routes behind the middleware stack.
+pub fn app(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(articles::router())
+        .merge(http::router())
+        .fallback(http::not_found);
+    http::layers(routes.with_state(state.clone()), &state)
+}
