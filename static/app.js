@@ -89,6 +89,10 @@
   window.addEventListener("hashchange", flashTarget);
   flashTarget();
 
+  // On narrow screens the contents list sits above the text: start it folded.
+  var tocDetails = document.querySelector(".toc details");
+  if (tocDetails && window.matchMedia("(max-width: 64rem)").matches) tocDetails.open = false;
+
   // Table of contents: mark the section being read.
   var tocLinks = Array.prototype.slice.call(document.querySelectorAll(".toc a[href^='#']"));
   if (tocLinks.length && "IntersectionObserver" in window) {

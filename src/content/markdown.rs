@@ -83,6 +83,24 @@ pub fn heading_id(text: &str) -> String {
     id.trim_end_matches('-').to_string()
 }
 
+/// One line of inline Markdown (a summary): `(html, plain text)`, without a wrapping `<p>`.
+pub fn inline(text: &str) -> (String, String) {
+    let events: Vec<Event> = Parser::new_ext(text, options())
+        .filter(|e| !matches!(e, Event::Start(Tag::Paragraph) | Event::End(TagEnd::Paragraph)))
+        .collect();
+    let plain = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Text(t) | Event::Code(t) => Some(t.as_ref()),
+            Event::SoftBreak | Event::HardBreak => Some(" "),
+            _ => None,
+        })
+        .collect();
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    (html, plain)
+}
+
 pub fn render(text: &str, highlighter: &Highlighter) -> Rendered {
     let lines = LineIndex::new(text);
     let events: Vec<(Event, Range<usize>)> = Parser::new_ext(text, options()).into_offset_iter().collect();

@@ -62,7 +62,10 @@ pub struct Section {
 pub struct Article {
     pub slug: String,
     pub title: String,
+    /// The one-sentence summary as plain text (meta tags, search results)…
     pub summary: String,
+    /// …and as HTML, its inline Markdown (code spans) rendered.
+    pub summary_html: String,
     /// The id of the section it belongs to.
     pub section: String,
     pub order: i64,
@@ -246,10 +249,12 @@ fn parse_article(
         errors.push(err(path, first_body_line + line - 1, message));
     }
     let shift = |line: usize| first_body_line + line - 1;
+    let (summary_html, summary) = markdown::inline(&fm.summary);
     Some(Article {
         slug,
         title: fm.title,
-        summary: fm.summary,
+        summary,
+        summary_html,
         section,
         order: fm.order,
         tags: fm.tags,
@@ -286,3 +291,6 @@ fn valid_slug(s: &str) -> bool {
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,12 +9,10 @@ import sys
 def _run():
     import builtins
     import os
-    import traceback
     import types
 
+    # The program arrives on stdin; once it is read, stdin stays at EOF for the program.
     source = sys.stdin.buffer.read().decode("utf-8")
-    sys.stdin.close()
-    sys.stdin = open(os.devnull, encoding="utf-8")
     with open("main.py", "w", encoding="utf-8") as f:
         f.write(source)
     sys.argv = ["main.py"]
@@ -34,7 +32,10 @@ def _run():
         if tb is not None and tb.tb_frame.f_code is _run.__code__:
             tb = tb.tb_next
         sys.stdout.flush()
-        traceback.print_exception(type(exc), exc, tb)
+        # The interpreter's own hook, so 3.11's "Did you mean" hints appear as they do
+        # under `python3 main.py` (and a hook the program installed is honoured).
+        # The hook prints the exception's own __traceback__, so trim that too.
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         sys.stderr.flush()
         sys.exit(1)
 
