@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// `snakepit [serve] [FLAGS]`, `snakepit check`, …
 #[derive(Debug, Parser)]
-#[command(name = "snakepit", version, about = "A self-hosted knowledge base of hard-won Python expertise")]
+#[command(
+    name = "snakepit",
+    version,
+    about = "A self-hosted knowledge base of hard-won Python expertise"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,6 +40,8 @@ pub struct ServeArgs {
     /// Directory for the SQLite database and run scratch space.
     #[arg(long, env = "SNAKEPIT_DATA", default_value = "./data")]
     pub data: PathBuf,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "SNAKEPIT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -60,6 +66,80 @@ pub struct CheckArgs {
     /// Directory of Markdown articles and `sections.toml`.
     #[arg(long, env = "SNAKEPIT_CONTENT", default_value = "./content")]
     pub content: PathBuf,
+    /// Directory for run scratch space.
+    #[arg(long, env = "SNAKEPIT_DATA", default_value = "./data")]
+    pub data: PathBuf,
+    /// Only validate the content; do not run the snippets.
+    #[arg(long)]
+    pub no_run: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// The snippet sandbox: interpreter, pool size and the limits of every run.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Python interpreter for snippets (looked up on PATH).
+    #[arg(long, env = "SNAKEPIT_PYTHON", default_value = "python3")]
+    pub python: PathBuf,
+    /// Sandbox pool size: interpreters kept warm and running at once.
+    #[arg(long, env = "SNAKEPIT_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+    /// Runs that may wait for a free worker before new ones are refused (429).
+    #[arg(long, env = "SNAKEPIT_RUN_QUEUE", default_value_t = 64)]
+    pub run_queue: usize,
+    /// Run snippets even when the kernel cannot enforce the minimum confinement.
+    #[arg(long, env = "SNAKEPIT_INSECURE_SANDBOX")]
+    pub insecure_sandbox: bool,
+    /// Wall-clock seconds a run may take.
+    #[arg(long, env = "SNAKEPIT_RUN_WALL_SECS", default_value_t = 10)]
+    pub run_wall_secs: u64,
+    /// CPU seconds per process of a run.
+    #[arg(long, env = "SNAKEPIT_RUN_CPU_SECS", default_value_t = 5)]
+    pub run_cpu_secs: u64,
+    /// Address space per process of a run, in MiB.
+    #[arg(long, env = "SNAKEPIT_RUN_MEMORY_MIB", default_value_t = 256)]
+    pub run_memory_mib: u64,
+    /// Processes and threads a run may have at once.
+    #[arg(long, env = "SNAKEPIT_RUN_PROCESSES", default_value_t = 64)]
+    pub run_processes: u64,
+    /// Largest file a run may write, in MiB.
+    #[arg(long, env = "SNAKEPIT_RUN_FILE_MIB", default_value_t = 16)]
+    pub run_file_mib: u64,
+    /// Open files per process of a run.
+    #[arg(long, env = "SNAKEPIT_RUN_OPEN_FILES", default_value_t = 256)]
+    pub run_open_files: u64,
+    /// Output (stdout and stderr) kept per run, in KiB; beyond it the run is stopped.
+    #[arg(long, env = "SNAKEPIT_RUN_OUTPUT_KIB", default_value_t = 1024)]
+    pub run_output_kib: usize,
+    /// Largest program accepted, in KiB.
+    #[arg(long, env = "SNAKEPIT_RUN_CODE_KIB", default_value_t = 64)]
+    pub run_code_kib: usize,
+}
+
+impl SandboxArgs {
+    /// The sandbox configuration these flags describe; scratch space goes under `data/runs`.
+    pub fn config(&self, data: &std::path::Path) -> crate::sandbox::SandboxConfig {
+        use std::time::Duration;
+        crate::sandbox::SandboxConfig {
+            python: crate::sandbox::python::find_python(&self.python),
+            scratch_root: data.join("runs"),
+            workers: self.workers.max(1),
+            queue_len: self.run_queue,
+            limits: crate::sandbox::Limits {
+                wall: Duration::from_secs(self.run_wall_secs),
+                cpu: Duration::from_secs(self.run_cpu_secs),
+                memory_bytes: self.run_memory_mib << 20,
+                processes: self.run_processes,
+                file_size_bytes: self.run_file_mib << 20,
+                open_files: self.run_open_files,
+                output_bytes: self.run_output_kib << 10,
+                code_bytes: self.run_code_kib << 10,
+            },
+            insecure: self.insecure_sandbox,
+            ..crate::sandbox::SandboxConfig::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

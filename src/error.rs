@@ -12,6 +12,9 @@ pub enum Error {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
+    /// A dependency (such as the sandbox) cannot serve this now: 503.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("template: {0}")]
     Template(#[from] askama::Error),
     #[error("io: {0}")]
@@ -25,7 +28,10 @@ impl Error {
         match self {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Template(_) | Error::Io(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Template(_) | Error::Io(_) | Error::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -54,8 +60,14 @@ pub struct ErrorPage<'a> {
 
 /// An HTML error page for `status` with `message`.
 pub fn error_page(status: StatusCode, message: &str) -> Response {
-    let page = ErrorPage { status: status.as_u16(), reason: status.canonical_reason().unwrap_or("Error"), message };
-    let body = page.render().unwrap_or_else(|_| format!("{status}: {message}"));
+    let page = ErrorPage {
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("Error"),
+        message,
+    };
+    let body = page
+        .render()
+        .unwrap_or_else(|_| format!("{status}: {message}"));
     (status, Html(body)).into_response()
 }
 

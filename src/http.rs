@@ -1,14 +1,18 @@
 //! HTTP plumbing shared by every feature: the middleware stack in one function, the
 //! health check and the 404 fallback.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use axum::Json;
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -19,6 +23,7 @@ use tracing::Level;
 
 use crate::AppState;
 use crate::error::error_page;
+use crate::sandbox::api::Runner;
 
 /// Largest request body accepted anywhere; features may set lower limits of their own.
 pub const BODY_LIMIT: usize = 256 * 1024;
@@ -33,9 +38,91 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz))
 }
 
-/// 200 once the site is loaded (it is, or the server would not be running).
-async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "articles": state.site.library.articles.len() }))
+/// 200 once the site is loaded and the sandbox pool is warm; 503 (with the reason) before.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let articles = state.site.library.articles.len();
+    match &state.runner {
+        Runner::Ready(s) if s.is_ready() => {
+            let layers = s.layers().to_string();
+            Json(serde_json::json!({ "status": "ok", "articles": articles, "sandbox": layers }))
+                .into_response()
+        }
+        Runner::Ready(_) => {
+            let body = serde_json::json!({ "status": "starting", "articles": articles, "sandbox": "warming up" });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+        Runner::Unavailable(why) => {
+            let body =
+                serde_json::json!({ "status": "degraded", "articles": articles, "sandbox": why });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+/// Who is asking, for fairness between clients: the peer address when the server
+/// knows it (a real listener), else one shared key.
+pub struct ClientKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientKey {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        Ok(ClientKey(peer.unwrap_or_else(|| "local".to_string())))
+    }
+}
+
+/// Request counters for `/metrics`, by status class, with total time spent.
+#[derive(Default)]
+pub struct Metrics {
+    by_class: [AtomicU64; 5],
+    micros: AtomicU64,
+}
+
+impl Metrics {
+    fn record(&self, status: StatusCode, took: Duration) {
+        let class = (status.as_u16() / 100).clamp(1, 5) as usize - 1;
+        self.by_class[class].fetch_add(1, Ordering::Relaxed);
+        self.micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn to_prometheus(&self) -> String {
+        let mut s = String::from(
+            "# HELP snakepit_http_requests_total HTTP requests answered, by status class.\n\
+                                  # TYPE snakepit_http_requests_total counter\n",
+        );
+        for (i, n) in self.by_class.iter().enumerate() {
+            s.push_str(&format!(
+                "snakepit_http_requests_total{{status=\"{}xx\"}} {}\n",
+                i + 1,
+                n.load(Ordering::Relaxed)
+            ));
+        }
+        s.push_str(
+            "# HELP snakepit_http_request_seconds_total Time spent producing responses.\n\
+                    # TYPE snakepit_http_request_seconds_total counter\n",
+        );
+        s.push_str(&format!(
+            "snakepit_http_request_seconds_total {}\n",
+            self.micros.load(Ordering::Relaxed) as f64 / 1e6
+        ));
+        s
+    }
+}
+
+async fn count_requests(
+    State(metrics): State<std::sync::Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.record(response.status(), started.elapsed());
+    response
 }
 
 /// Unknown paths: the 404 page with a search box.
@@ -52,6 +139,7 @@ pub fn layers(router: Router, state: &AppState) -> Router {
     };
     router
         .merge(static_files)
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), count_requests))
         .layer(CatchPanicLayer::custom(|_| error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. The error has been logged.")))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -71,8 +159,4 @@ pub fn layers(router: Router, state: &AppState) -> Router {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-}
-
-pub fn json_error(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
 }

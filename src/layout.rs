@@ -2,9 +2,9 @@
 //! pre-rendered page type with its ETag.
 
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
 
 use crate::assets::Assets;
 
@@ -19,6 +19,7 @@ pub struct Layout {
     pub css_url: String,
     pub js_url: String,
     pub theme_js_url: String,
+    pub run_js_url: String,
     pub favicon_url: String,
 }
 
@@ -30,6 +31,7 @@ impl Layout {
             css_url: assets.url("app.css"),
             js_url: assets.url("app.js"),
             theme_js_url: assets.url("theme.js"),
+            run_js_url: assets.url("run.js"),
             favicon_url: assets.url("favicon.svg"),
         }
     }
@@ -51,17 +53,27 @@ pub struct CachedPage {
 impl CachedPage {
     pub fn new(html: String, status: StatusCode) -> Self {
         let hash = blake3::hash(html.as_bytes()).to_hex();
-        let etag = HeaderValue::from_str(&format!("\"{}\"", &hash[..20])).expect("hex is a valid header value");
-        Self { body: Bytes::from(html), etag, status }
+        let etag = HeaderValue::from_str(&format!("\"{}\"", &hash[..20]))
+            .expect("hex is a valid header value");
+        Self {
+            body: Bytes::from(html),
+            etag,
+            status,
+        }
     }
 
     /// The page, or `304 Not Modified` when the client already holds this version.
     pub fn respond(&self, request_headers: &HeaderMap) -> Response {
-        let fresh = request_headers
-            .get(header::IF_NONE_MATCH)
-            .is_some_and(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii() == self.etag.as_bytes()));
+        let fresh = request_headers.get(header::IF_NONE_MATCH).is_some_and(|v| {
+            v.as_bytes()
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii() == self.etag.as_bytes())
+        });
         let headers = [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
             (header::ETAG, self.etag.clone()),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ];

@@ -6,12 +6,14 @@
 
 pub mod articles;
 pub mod assets;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod content;
 pub mod error;
 pub mod http;
 pub mod layout;
+pub mod sandbox;
 pub mod site;
 
 use std::sync::Arc;
@@ -25,11 +27,18 @@ pub use site::Site;
 #[derive(Clone)]
 pub struct AppState {
     pub site: Arc<Site>,
+    /// The snippet sandbox, or why it is not running.
+    pub runner: sandbox::api::Runner,
+    pub metrics: Arc<http::Metrics>,
 }
 
 impl AppState {
-    pub fn new(site: Site) -> Self {
-        Self { site: Arc::new(site) }
+    pub fn new(site: Site, runner: sandbox::api::Runner) -> Self {
+        Self {
+            site: Arc::new(site),
+            runner,
+            metrics: Arc::default(),
+        }
     }
 }
 
@@ -37,6 +46,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .merge(articles::router())
+        .merge(sandbox::api::router())
         .merge(http::router())
         .fallback(http::not_found);
     http::layers(routes.with_state(state.clone()), &state)

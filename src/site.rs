@@ -30,6 +30,11 @@ impl Site {
         let assets = Assets::scan(&args.static_dir)?;
         let layout = Layout::new(&assets, args.base_url());
         let pages = Pages::render(&library, &layout)?;
-        Ok(Site { library, assets, layout, pages })
+        Ok(Site {
+            library,
+            assets,
+            layout,
+            pages,
+        })
     }
 }

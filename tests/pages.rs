@@ -13,13 +13,27 @@ async fn home_lists_sections_with_their_articles_in_order() {
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.header("content-type"), "text/html; charset=utf-8");
     let html = res.html();
-    assert_eq!(texts(&html, ".section-card h2"), ["Basics", "Advanced"], "empty sections are not shown");
+    assert_eq!(
+        texts(&html, ".section-card h2"),
+        ["Basics", "Advanced"],
+        "empty sections are not shown"
+    );
     assert_eq!(
         texts(&html, ".article-link"),
-        ["First steps with lists", "A second look at tuples", "Deep dive into <dicts> & hashing"]
+        [
+            "First steps with lists",
+            "A second look at tuples",
+            "Deep dive into <dicts> & hashing"
+        ]
     );
-    assert_eq!(attrs(&html, ".article-link", "href")[0], "/articles/first-steps");
-    assert!(texts(&html, ".article-summary").contains(&"Lists grow, shrink and alias; here is how.".to_string()));
+    assert_eq!(
+        attrs(&html, ".article-link", "href")[0],
+        "/articles/first-steps"
+    );
+    assert!(
+        texts(&html, ".article-summary")
+            .contains(&"Lists grow, shrink and alias; here is how.".to_string())
+    );
 }
 
 #[tokio::test]
@@ -29,24 +43,59 @@ async fn article_has_toc_anchors_breadcrumb_and_pager() {
     assert_eq!(texts(&html, "h1"), ["First steps with lists"]);
     // Every heading has an id, and the table of contents links to each one.
     let ids = attrs(&html, ".prose h2, .prose h3", "id");
-    assert_eq!(ids, ["aliasing-surprises", "a-nested-case", "copying-list-objects"]);
+    assert_eq!(
+        ids,
+        [
+            "aliasing-surprises",
+            "a-nested-case",
+            "copying-list-objects"
+        ]
+    );
     let toc: Vec<String> = attrs(&html, ".toc a", "href");
-    assert_eq!(toc, ["#aliasing-surprises", "#a-nested-case", "#copying-list-objects"]);
-    assert_eq!(attrs(&html, ".toc li", "class"), ["toc-level-2", "toc-level-3", "toc-level-2"]);
+    assert_eq!(
+        toc,
+        [
+            "#aliasing-surprises",
+            "#a-nested-case",
+            "#copying-list-objects"
+        ]
+    );
+    assert_eq!(
+        attrs(&html, ".toc li", "class"),
+        ["toc-level-2", "toc-level-3", "toc-level-2"]
+    );
     // A copy-link on every heading, pointing at its own anchor.
-    assert_eq!(attrs(&html, ".prose [data-copy-link]", "data-copy-link"), ids);
-    assert_eq!(texts(&html, ".breadcrumb li"), ["Home", "Basics", "First steps with lists"]);
+    assert_eq!(
+        attrs(&html, ".prose [data-copy-link]", "data-copy-link"),
+        ids
+    );
+    assert_eq!(
+        texts(&html, ".breadcrumb li"),
+        ["Home", "Basics", "First steps with lists"]
+    );
     assert_eq!(attrs(&html, ".breadcrumb a", "href"), ["/", "/#basics"]);
-    assert!(attrs(&html, ".pager-prev", "href").is_empty(), "the first article has no previous");
-    assert_eq!(attrs(&html, ".pager-next", "href"), ["/articles/second-look"]);
-    assert_eq!(attrs(&html, "link[rel=canonical]", "href"), ["https://kb.example.test/articles/first-steps"]);
+    assert!(
+        attrs(&html, ".pager-prev", "href").is_empty(),
+        "the first article has no previous"
+    );
+    assert_eq!(
+        attrs(&html, ".pager-next", "href"),
+        ["/articles/second-look"]
+    );
+    assert_eq!(
+        attrs(&html, "link[rel=canonical]", "href"),
+        ["https://kb.example.test/articles/first-steps"]
+    );
 }
 
 #[tokio::test]
 async fn pager_crosses_sections_in_reading_order() {
     let app = TestApp::new();
     let html = app.get("/articles/second-look").await.html();
-    assert_eq!(attrs(&html, ".pager-prev", "href"), ["/articles/first-steps"]);
+    assert_eq!(
+        attrs(&html, ".pager-prev", "href"),
+        ["/articles/first-steps"]
+    );
     assert_eq!(attrs(&html, ".pager-next", "href"), ["/articles/deep-dive"]);
     let last = app.get("/articles/deep-dive").await.html();
     assert!(attrs(&last, ".pager-next", "href").is_empty());
@@ -57,19 +106,37 @@ async fn code_is_highlighted_and_snippets_are_marked() {
     let app = TestApp::new();
     let html = app.get("/articles/first-steps").await.html();
     assert_eq!(attrs(&html, "figure.snippet", "id"), ["snippet-0"]);
-    assert!(!texts(&html, "figure.snippet .hl-support, figure.snippet [class*=hl-]").is_empty());
+    assert!(
+        !texts(
+            &html,
+            "figure.snippet .hl-support, figure.snippet [class*=hl-]"
+        )
+        .is_empty()
+    );
     assert_eq!(texts(&html, ".output-block pre"), ["[1, 2, 3]"]);
     assert_eq!(texts(&html, ".code-block figcaption"), ["Shell"]);
     assert_eq!(texts(&html, ".prose table th"), ["method", "depth"]);
     let second = app.get("/articles/second-look").await.html();
-    assert!(attrs(&second, "figure.snippet", "id").is_empty(), "norun blocks are not runnable");
+    assert!(
+        attrs(&second, "figure.snippet", "id").is_empty(),
+        "norun blocks are not runnable"
+    );
     assert_eq!(texts(&second, ".prose del"), ["Tuples never change."]);
-    assert_eq!(attrs(&second, ".prose input[type=checkbox]", "type").len(), 2);
+    assert_eq!(
+        attrs(&second, ".prose input[type=checkbox]", "type").len(),
+        2
+    );
     assert_eq!(attrs(&second, ".prose .footnote-definition", "id"), ["1"]);
     let third = app.get("/articles/deep-dive").await;
     assert!(!third.text().contains("<dicts>"), "titles are escaped");
-    assert_eq!(texts(&third.html(), "h1"), ["Deep dive into <dicts> & hashing"]);
-    assert!(!texts(&third.html(), ".code-block .hl-entity").is_empty(), "TOML is highlighted");
+    assert_eq!(
+        texts(&third.html(), "h1"),
+        ["Deep dive into <dicts> & hashing"]
+    );
+    assert!(
+        !texts(&third.html(), ".code-block .hl-entity").is_empty(),
+        "TOML is highlighted"
+    );
 }
 
 #[tokio::test]
@@ -88,7 +155,10 @@ async fn unknown_pages_get_a_404_with_a_search_box() {
         assert_eq!(res.status, StatusCode::NOT_FOUND, "{path}");
         let html = res.html();
         assert_eq!(texts(&html, "h1"), ["Page not found"], "{path}");
-        assert_eq!(attrs(&html, "main form[role=search]", "action"), ["/search"]);
+        assert_eq!(
+            attrs(&html, "main form[role=search]", "action"),
+            ["/search"]
+        );
         assert_eq!(attrs(&html, "main form[role=search] input", "name"), ["q"]);
     }
 }
@@ -96,13 +166,27 @@ async fn unknown_pages_get_a_404_with_a_search_box() {
 #[tokio::test]
 async fn every_response_carries_security_headers() {
     let app = TestApp::new();
-    for path in ["/", "/articles/first-steps", "/nope", "/healthz", "/static/app.css"] {
+    for path in [
+        "/",
+        "/articles/first-steps",
+        "/nope",
+        "/healthz",
+        "/static/app.css",
+        "/metrics",
+    ] {
         let res = app.get(path).await;
         let csp = res.header("content-security-policy");
-        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
         assert!(csp.contains("frame-ancestors 'none'"), "{path}");
         assert_eq!(res.header("x-content-type-options"), "nosniff", "{path}");
-        assert_eq!(res.header("referrer-policy"), "strict-origin-when-cross-origin", "{path}");
+        assert_eq!(
+            res.header("referrer-policy"),
+            "strict-origin-when-cross-origin",
+            "{path}"
+        );
     }
 }
 
@@ -125,7 +209,10 @@ async fn pages_revalidate_with_etags() {
     let first = app.get("/articles/first-steps").await;
     let etag = first.header("etag").to_string();
     assert!(etag.starts_with('"'), "{etag}");
-    let req = Request::get("/articles/first-steps").header("if-none-match", &etag).body(Body::empty()).unwrap();
+    let req = Request::get("/articles/first-steps")
+        .header("if-none-match", &etag)
+        .body(Body::empty())
+        .unwrap();
     let again = app.request(req).await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     assert!(again.body.is_empty());
@@ -139,39 +226,71 @@ async fn static_files_are_fingerprinted_cached_and_compressed() {
     let html = app.get("/").await.html();
     let css = attrs(&html, "link[rel=stylesheet]", "href").remove(0);
     assert!(css.starts_with("/static/app.css?v="), "{css}");
-    let req = Request::get(&css).header("accept-encoding", "gzip").body(Body::empty()).unwrap();
+    let req = Request::get(&css)
+        .header("accept-encoding", "gzip")
+        .body(Body::empty())
+        .unwrap();
     let res = app.request(req).await;
     assert_eq!(res.status, StatusCode::OK);
-    assert_eq!(res.header("cache-control"), "public, max-age=31536000, immutable");
+    assert_eq!(
+        res.header("cache-control"),
+        "public, max-age=31536000, immutable"
+    );
     assert_eq!(res.header("content-encoding"), "gzip");
     assert!(res.header("content-type").starts_with("text/css"));
     let plain = app.get("/static/app.js").await;
-    assert_eq!(plain.header("cache-control"), "public, max-age=300, must-revalidate");
-    assert_eq!(app.get("/static/missing.css").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        plain.header("cache-control"),
+        "public, max-age=300, must-revalidate"
+    );
+    assert_eq!(
+        app.get("/static/missing.css").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn html_pages_are_compressed_on_request() {
     let app = TestApp::new();
-    let req = Request::get("/").header("accept-encoding", "br").body(Body::empty()).unwrap();
+    let req = Request::get("/")
+        .header("accept-encoding", "br")
+        .body(Body::empty())
+        .unwrap();
     let res = app.request(req).await;
     assert_eq!(res.header("content-encoding"), "br");
 }
 
 #[tokio::test]
-async fn healthz_reports_ready() {
-    let app = TestApp::new();
+async fn healthz_reports_ready_once_the_sandbox_is_warm() {
+    let app = TestApp::with_sandbox(1, snakepit::sandbox::Limits::default()).await;
     let res = app.get("/healthz").await;
     assert_eq!(res.status, StatusCode::OK);
     let body: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["articles"], 3);
+    assert!(
+        body["sandbox"].as_str().unwrap().contains("seccomp"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn healthz_is_503_when_snippets_cannot_run() {
+    let app = TestApp::new();
+    let res = app.get("/healthz").await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["sandbox"], "no sandbox in this test");
 }
 
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
     let app = TestApp::new();
     let big = vec![b'x'; snakepit::http::BODY_LIMIT + 1];
-    let req = Request::post("/healthz").header("content-length", big.len()).body(Body::from(big)).unwrap();
+    let req = Request::post("/healthz")
+        .header("content-length", big.len())
+        .body(Body::from(big))
+        .unwrap();
     assert_eq!(app.request(req).await.status, StatusCode::PAYLOAD_TOO_LARGE);
 }

@@ -17,14 +17,20 @@ use crate::content::{Article, Heading, Library, Section};
 use crate::layout::{CachedPage, Layout};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(show_home)).route("/articles/{slug}", get(show_article))
+    Router::new()
+        .route("/", get(show_home))
+        .route("/articles/{slug}", get(show_article))
 }
 
 async fn show_home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     state.site.pages.home.respond(&headers)
 }
 
-async fn show_article(State(state): State<AppState>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
+async fn show_article(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let site = &state.site;
     if let Some(page) = site.pages.articles.get(&slug) {
         return page.respond(&headers);
@@ -78,10 +84,17 @@ impl<'a> HomePage<'a> {
         let sections = library
             .sections
             .iter()
-            .map(|section| SectionEntry { section, articles: library.in_section(&section.id).collect() })
+            .map(|section| SectionEntry {
+                section,
+                articles: library.in_section(&section.id).collect(),
+            })
             .filter(|e| !e.articles.is_empty())
             .collect();
-        Self { layout, sections, article_count: library.articles.len() }
+        Self {
+            layout,
+            sections,
+            article_count: library.articles.len(),
+        }
     }
 }
 
@@ -101,14 +114,20 @@ pub struct ArticlePage<'a> {
 impl<'a> ArticlePage<'a> {
     pub fn new(library: &'a Library, layout: &'a Layout, article: &'a Article) -> Self {
         let (prev, next) = library.neighbours(&article.slug);
-        let section = library.section(&article.section).expect("content::load validated the section");
+        let section = library
+            .section(&article.section)
+            .expect("content::load validated the section");
         Self {
             layout,
             article,
             section,
             prev,
             next,
-            toc: article.headings.iter().filter(|h| (2..=3).contains(&h.level)).collect(),
+            toc: article
+                .headings
+                .iter()
+                .filter(|h| (2..=3).contains(&h.level))
+                .collect(),
             canonical: layout.absolute(&format!("/articles/{}", article.slug)),
         }
     }

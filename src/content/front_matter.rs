@@ -28,7 +28,11 @@ impl FrontMatter {
     pub fn line_of(&self, key: &str) -> usize {
         self.raw
             .lines()
-            .position(|l| l.trim_start().strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')))
+            .position(|l| {
+                l.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
             .map_or(1, |i| i + 2)
     }
 }
@@ -38,8 +42,14 @@ impl FrontMatter {
 pub fn parse(text: &str) -> Result<(FrontMatter, usize), (usize, String)> {
     let text_start = text.strip_prefix('\u{feff}').map_or(0, |_| 3);
     let rest = &text[text_start..];
-    let Some(after_open) = rest.strip_prefix("+++\n").or_else(|| rest.strip_prefix("+++\r\n")) else {
-        return Err((1, "missing front matter: the file must start with a `+++` line".into()));
+    let Some(after_open) = rest
+        .strip_prefix("+++\n")
+        .or_else(|| rest.strip_prefix("+++\r\n"))
+    else {
+        return Err((
+            1,
+            "missing front matter: the file must start with a `+++` line".into(),
+        ));
     };
     let fm_start = text.len() - after_open.len();
     let mut offset = fm_start;
@@ -52,7 +62,10 @@ pub fn parse(text: &str) -> Result<(FrontMatter, usize), (usize, String)> {
         offset += line.len();
     }
     let Some((fm_end, body_start)) = close else {
-        return Err((1, "front matter is not closed: add a `+++` line after it".into()));
+        return Err((
+            1,
+            "front matter is not closed: add a `+++` line after it".into(),
+        ));
     };
     let raw = &text[fm_start..fm_end];
     match toml::from_str::<FrontMatter>(raw) {
@@ -76,5 +89,9 @@ pub fn parse(text: &str) -> Result<(FrontMatter, usize), (usize, String)> {
 
 /// The 1-based line number of byte `offset` in `text`.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }

@@ -25,7 +25,9 @@ impl Highlighter {
         let toml = SyntaxDefinition::load_from_str(TOML_SYNTAX, true, Some("TOML"))
             .expect("the bundled TOML grammar is valid (covered by a unit test)");
         builder.add(toml);
-        Self { syntaxes: builder.build() }
+        Self {
+            syntaxes: builder.build(),
+        }
     }
 
     /// A human label for a fence's language.
@@ -55,12 +57,19 @@ impl Highlighter {
 
     /// The code as HTML: highlighted spans, or just escaped for unknown languages and text.
     pub fn highlight(&self, lang: &str, code: &str) -> String {
-        let Some(syntax) = self.syntax(lang).filter(|_| !matches!(lang, "text" | "plain" | "")) else {
+        let Some(syntax) = self
+            .syntax(lang)
+            .filter(|_| !matches!(lang, "text" | "plain" | ""))
+        else {
             return super::markdown::escape(code);
         };
-        let mut generator = ClassedHTMLGenerator::new_with_class_style(syntax, &self.syntaxes, CLASS_STYLE);
+        let mut generator =
+            ClassedHTMLGenerator::new_with_class_style(syntax, &self.syntaxes, CLASS_STYLE);
         for line in LinesWithEndings::from(code) {
-            if generator.parse_html_for_line_which_includes_newline(line).is_err() {
+            if generator
+                .parse_html_for_line_which_includes_newline(line)
+                .is_err()
+            {
                 return super::markdown::escape(code);
             }
         }
@@ -76,12 +85,18 @@ mod tests {
     fn highlights_python_shell_and_toml() {
         let h = Highlighter::new();
         let py = h.highlight("python", "def f():\n    return 'x'\n");
-        assert!(py.contains("hl-keyword") || py.contains("hl-storage"), "{py}");
+        assert!(
+            py.contains("hl-keyword") || py.contains("hl-storage"),
+            "{py}"
+        );
         assert!(py.contains("hl-string"), "{py}");
         let sh = h.highlight("shell", "echo \"hi\" # note\n");
         assert!(sh.contains("hl-comment"), "{sh}");
         let toml = h.highlight("toml", "[project]\nname = \"demo\" # x\n");
-        assert!(toml.contains("hl-entity") && toml.contains("hl-string") && toml.contains("hl-comment"), "{toml}");
+        assert!(
+            toml.contains("hl-entity") && toml.contains("hl-string") && toml.contains("hl-comment"),
+            "{toml}"
+        );
     }
 
     #[test]

@@ -86,7 +86,12 @@ pub fn heading_id(text: &str) -> String {
 /// One line of inline Markdown (a summary): `(html, plain text)`, without a wrapping `<p>`.
 pub fn inline(text: &str) -> (String, String) {
     let events: Vec<Event> = Parser::new_ext(text, options())
-        .filter(|e| !matches!(e, Event::Start(Tag::Paragraph) | Event::End(TagEnd::Paragraph)))
+        .filter(|e| {
+            !matches!(
+                e,
+                Event::Start(Tag::Paragraph) | Event::End(TagEnd::Paragraph)
+            )
+        })
         .collect();
     let plain = events
         .iter()
@@ -103,8 +108,15 @@ pub fn inline(text: &str) -> (String, String) {
 
 pub fn render(text: &str, highlighter: &Highlighter) -> Rendered {
     let lines = LineIndex::new(text);
-    let events: Vec<(Event, Range<usize>)> = Parser::new_ext(text, options()).into_offset_iter().collect();
-    let mut r = Renderer { out: Rendered::default(), ids: HashSet::new(), hl: highlighter, lines: &lines };
+    let events: Vec<(Event, Range<usize>)> = Parser::new_ext(text, options())
+        .into_offset_iter()
+        .collect();
+    let mut r = Renderer {
+        out: Rendered::default(),
+        ids: HashSet::new(),
+        hl: highlighter,
+        lines: &lines,
+    };
     r.out.parts.push(Part::default());
     let mut html_events: Vec<Event> = Vec::new();
     let mut runnable_end: Option<usize> = None;
@@ -127,7 +139,13 @@ pub fn render(text: &str, highlighter: &Highlighter) -> Rendered {
                 };
                 let code: String = events[i + 1..end]
                     .iter()
-                    .filter_map(|(e, _)| if let Event::Text(t) = e { Some(t.as_ref()) } else { None })
+                    .filter_map(|(e, _)| {
+                        if let Event::Text(t) = e {
+                            Some(t.as_ref())
+                        } else {
+                            None
+                        }
+                    })
                     .collect();
                 // An `output` block belongs to the runnable block that ends right before it.
                 let follows_runnable = runnable_end.is_some_and(|e| e + 1 == i);
@@ -139,9 +157,13 @@ pub fn render(text: &str, highlighter: &Highlighter) -> Rendered {
                 i = end + 1;
                 continue;
             }
-            Event::Start(Tag::Link { dest_url, .. }) | Event::Start(Tag::Image { dest_url, .. }) => {
+            Event::Start(Tag::Link { dest_url, .. })
+            | Event::Start(Tag::Image { dest_url, .. }) => {
                 let line = lines.line(range.start);
-                r.part().links.push(Link { dest: dest_url.to_string(), line });
+                r.part().links.push(Link {
+                    dest: dest_url.to_string(),
+                    line,
+                });
             }
             Event::Text(t) => r.prose(t),
             Event::Code(t) => r.prose(t),
@@ -192,7 +214,13 @@ impl Renderer<'_> {
         self.part().prose.push_str(text);
     }
 
-    fn heading(&mut self, level: HeadingLevel, explicit: Option<&str>, inner: &[(Event, Range<usize>)], at: usize) -> String {
+    fn heading(
+        &mut self,
+        level: HeadingLevel,
+        explicit: Option<&str>,
+        inner: &[(Event, Range<usize>)],
+        at: usize,
+    ) -> String {
         let line = self.lines.line(at);
         let text: String = inner
             .iter()
@@ -204,15 +232,33 @@ impl Renderer<'_> {
         let id = explicit.map_or_else(|| heading_id(&text), str::to_string);
         let level_n = level as u8;
         if level_n == 1 {
-            self.out.problems.push((line, "use `##` and below: the page already shows the title as the only `#` heading".into()));
+            self.out.problems.push((
+                line,
+                "use `##` and below: the page already shows the title as the only `#` heading"
+                    .into(),
+            ));
         }
         if id.is_empty() {
-            self.out.problems.push((line, format!("heading `{text}` has no letters or digits to make an id from; add {{#some-id}}")));
+            self.out.problems.push((
+                line,
+                format!(
+                    "heading `{text}` has no letters or digits to make an id from; add {{#some-id}}"
+                ),
+            ));
         } else if !self.ids.insert(id.clone()) {
             self.out.problems.push((line, format!("duplicate heading id `{id}`: make the heading text distinct or set {{#another-id}}")));
         }
-        self.out.headings.push(Heading { level: level_n, id: id.clone(), text: text.clone(), line });
-        self.out.parts.push(Part { anchor: Some(id.clone()), heading: text.clone(), ..Part::default() });
+        self.out.headings.push(Heading {
+            level: level_n,
+            id: id.clone(),
+            text: text.clone(),
+            line,
+        });
+        self.out.parts.push(Part {
+            anchor: Some(id.clone()),
+            heading: text.clone(),
+            ..Part::default()
+        });
         let mut inner_html = String::new();
         pulldown_cmark::html::push_html(&mut inner_html, inner.iter().map(|(e, _)| e.clone()));
         let id = escape(&id);
@@ -235,7 +281,10 @@ impl Renderer<'_> {
         match lang {
             "output" => {
                 if !follows_runnable {
-                    self.out.problems.push((line, "an `output` block must directly follow a runnable ```python block".into()));
+                    self.out.problems.push((
+                        line,
+                        "an `output` block must directly follow a runnable ```python block".into(),
+                    ));
                 } else if let Some(s) = self.out.snippets.last_mut() {
                     s.expected = Some((line, code.to_string()));
                 }
@@ -246,10 +295,20 @@ impl Renderer<'_> {
             }
             "python" | "py" if !flags.contains(&"norun") => {
                 let index = self.out.snippets.len();
-                self.out.snippets.push(Snippet { index, code: code.to_string(), line, expected: None });
+                self.out.snippets.push(Snippet {
+                    index,
+                    code: code.to_string(),
+                    line,
+                    expected: None,
+                });
+                // The Run button is a form, so it works without JavaScript (POST /run
+                // answers with a result page); run.js runs it in place instead.
                 format!(
-                    "<figure class=\"snippet\" id=\"snippet-{index}\" data-snippet=\"{index}\"><figcaption>Python</figcaption>\
+                    "<figure class=\"snippet\" id=\"snippet-{index}\" data-snippet=\"{index}\"><figcaption><span>Python</span>\
+                     <span class=\"snippet-actions\"><form class=\"run-form\" method=\"post\" action=\"/run\">\
+                     <input type=\"hidden\" name=\"code\" value=\"{}\"><button type=\"submit\">Run</button></form></span></figcaption>\
                      <pre class=\"code\"><code class=\"language-python\">{}</code></pre></figure>\n",
+                    escape(code),
                     self.hl.highlight("python", code)
                 )
             }
@@ -274,7 +333,11 @@ struct LineIndex(Vec<usize>);
 
 impl LineIndex {
     fn new(text: &str) -> Self {
-        Self(std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect())
+        Self(
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
+        )
     }
     fn line(&self, offset: usize) -> usize {
         self.0.partition_point(|&start| start <= offset)

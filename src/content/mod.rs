@@ -110,7 +110,10 @@ impl Library {
     /// The articles before and after `slug` in reading order.
     pub fn neighbours(&self, slug: &str) -> (Option<&Article>, Option<&Article>) {
         match self.by_slug.get(slug) {
-            Some(&i) => (i.checked_sub(1).map(|p| &self.articles[p]), self.articles.get(i + 1)),
+            Some(&i) => (
+                i.checked_sub(1).map(|p| &self.articles[p]),
+                self.articles.get(i + 1),
+            ),
             None => (None, None),
         }
     }
@@ -137,7 +140,11 @@ pub fn load(dir: &Path) -> Result<Library, ContentErrors> {
             Err(e) => errors.push(err(&path, 1, format!("cannot read file: {e}"))),
         }
     }
-    let order: HashMap<&str, usize> = sections.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let order: HashMap<&str, usize> = sections
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
     articles.sort_by(|a, b| {
         let sa = order.get(a.section.as_str()).copied().unwrap_or(usize::MAX);
         let sb = order.get(b.section.as_str()).copied().unwrap_or(usize::MAX);
@@ -146,7 +153,12 @@ pub fn load(dir: &Path) -> Result<Library, ContentErrors> {
     let (by_slug, by_alias) = validate::index(&articles, &mut errors);
     validate::links(&articles, &by_slug, &by_alias, &mut errors);
     if errors.is_empty() {
-        Ok(Library { sections, articles, by_slug, by_alias })
+        Ok(Library {
+            sections,
+            articles,
+            by_slug,
+            by_alias,
+        })
     } else {
         errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         Err(ContentErrors(errors))
@@ -154,7 +166,11 @@ pub fn load(dir: &Path) -> Result<Library, ContentErrors> {
 }
 
 fn err(file: &Path, line: usize, message: impl Into<String>) -> ContentError {
-    ContentError { file: file.to_path_buf(), line, message: message.into() }
+    ContentError {
+        file: file.to_path_buf(),
+        line,
+        message: message.into(),
+    }
 }
 
 fn load_sections(dir: &Path, errors: &mut Vec<ContentError>) -> Vec<Section> {
@@ -176,13 +192,19 @@ fn load_sections(dir: &Path, errors: &mut Vec<ContentError>) -> Vec<Section> {
             let mut seen = HashMap::new();
             for s in &f.section {
                 if seen.insert(s.id.clone(), ()).is_some() {
-                    errors.push(err(&path, 1, format!("section id `{}` is listed twice", s.id)));
+                    errors.push(err(
+                        &path,
+                        1,
+                        format!("section id `{}` is listed twice", s.id),
+                    ));
                 }
             }
             f.section
         }
         Err(e) => {
-            let line = e.span().map_or(1, |s| front_matter::line_of(&text, s.start));
+            let line = e
+                .span()
+                .map_or(1, |s| front_matter::line_of(&text, s.start));
             errors.push(err(&path, line, e.message().to_string()));
             Vec::new()
         }
@@ -195,7 +217,11 @@ fn article_paths(dir: &Path, errors: &mut Vec<ContentError>) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            errors.push(err(dir, 1, format!("cannot read the content directory: {e}")));
+            errors.push(err(
+                dir,
+                1,
+                format!("cannot read the content directory: {e}"),
+            ));
             return out;
         }
     };
@@ -203,10 +229,19 @@ fn article_paths(dir: &Path, errors: &mut Vec<ContentError>) -> Vec<PathBuf> {
         let path = entry.path();
         if path.is_dir() {
             if let Ok(files) = std::fs::read_dir(&path) {
-                out.extend(files.flatten().map(|f| f.path()).filter(|p| p.extension().is_some_and(|e| e == "md")));
+                out.extend(
+                    files
+                        .flatten()
+                        .map(|f| f.path())
+                        .filter(|p| p.extension().is_some_and(|e| e == "md")),
+                );
             }
         } else if path.extension().is_some_and(|e| e == "md") {
-            errors.push(err(&path, 1, "articles belong in a section folder: content/<section-id>/<slug>.md"));
+            errors.push(err(
+                &path,
+                1,
+                "articles belong in a section folder: content/<section-id>/<slug>.md",
+            ));
         }
     }
     out.sort();
@@ -227,20 +262,39 @@ fn parse_article(
             return None;
         }
     };
-    let folder = path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or_default();
+    let folder = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let section = fm.section.clone().unwrap_or_else(|| folder.to_string());
     if !sections.iter().any(|s| s.id == section) {
         let known: Vec<&str> = sections.iter().map(|s| s.id.as_str()).collect();
-        errors.push(err(path, fm.line_of("section"), format!("unknown section `{section}` (known: {})", known.join(", "))));
+        errors.push(err(
+            path,
+            fm.line_of("section"),
+            format!("unknown section `{section}` (known: {})", known.join(", ")),
+        ));
     }
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     let slug = fm.slug.clone().unwrap_or_else(|| stem.to_string());
     if !valid_slug(&slug) {
-        errors.push(err(path, fm.line_of("slug"), format!("slug `{slug}` must be lowercase letters, digits and `-`")));
+        errors.push(err(
+            path,
+            fm.line_of("slug"),
+            format!("slug `{slug}` must be lowercase letters, digits and `-`"),
+        ));
     }
     for alias in &fm.aliases {
         if !valid_slug(alias) {
-            errors.push(err(path, fm.line_of("aliases"), format!("alias `{alias}` must be lowercase letters, digits and `-`")));
+            errors.push(err(
+                path,
+                fm.line_of("aliases"),
+                format!("alias `{alias}` must be lowercase letters, digits and `-`"),
+            ));
         }
     }
     let rendered = markdown::render(&text[body_start..], highlighter);
@@ -262,7 +316,14 @@ fn parse_article(
         aliases: fm.aliases,
         path: path.to_path_buf(),
         html: rendered.html,
-        headings: rendered.headings.into_iter().map(|h| Heading { line: shift(h.line), ..h }).collect(),
+        headings: rendered
+            .headings
+            .into_iter()
+            .map(|h| Heading {
+                line: shift(h.line),
+                ..h
+            })
+            .collect(),
         snippets: rendered
             .snippets
             .into_iter()
@@ -287,7 +348,8 @@ fn parse_article(
 
 fn valid_slug(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }

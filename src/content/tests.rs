@@ -27,7 +27,12 @@ fn only_error(files: &[(&str, &str)]) -> (String, usize, String) {
     let errors = load_files(files).expect_err("content should be rejected").0;
     assert_eq!(errors.len(), 1, "expected one error, got: {errors:#?}");
     let e = &errors[0];
-    let name = e.file.file_name().and_then(|n| n.to_str()).unwrap().to_string();
+    let name = e
+        .file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap()
+        .to_string();
     (name, e.line, e.message.clone())
 }
 
@@ -35,15 +40,28 @@ fn only_error(files: &[(&str, &str)]) -> (String, usize, String) {
 fn valid_content_loads_in_reading_order() {
     let lib = load_files(&[
         ("deep/z.md", &article("Zed", "order = 1\n", "Text.\n")),
-        ("basics/b.md", &article("Bee", "order = 2\n", "## One\n\n[a](/articles/a#intro)\n")),
-        ("basics/a.md", &article("Ay", "order = 1\naliases = [\"old-a\"]\n", "## Intro\n\nHello.\n")),
+        (
+            "basics/b.md",
+            &article("Bee", "order = 2\n", "## One\n\n[a](/articles/a#intro)\n"),
+        ),
+        (
+            "basics/a.md",
+            &article(
+                "Ay",
+                "order = 1\naliases = [\"old-a\"]\n",
+                "## Intro\n\nHello.\n",
+            ),
+        ),
     ])
     .unwrap();
     let slugs: Vec<&str> = lib.articles.iter().map(|a| a.slug.as_str()).collect();
     assert_eq!(slugs, ["a", "b", "z"]);
     assert_eq!(lib.alias_target("old-a").unwrap().slug, "a");
     let (prev, next) = lib.neighbours("b");
-    assert_eq!((prev.unwrap().slug.as_str(), next.unwrap().slug.as_str()), ("a", "z"));
+    assert_eq!(
+        (prev.unwrap().slug.as_str(), next.unwrap().slug.as_str()),
+        ("a", "z")
+    );
 }
 
 #[test]
@@ -98,7 +116,10 @@ fn duplicate_slugs_are_reported() {
         ("deep/two.md", &article("Two", "slug = \"same\"\n", "B\n")),
     ]);
     assert_eq!(file, "two.md");
-    assert!(message.contains("duplicate slug `same`") && message.contains("one.md"), "{message}");
+    assert!(
+        message.contains("duplicate slug `same`") && message.contains("one.md"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -113,7 +134,10 @@ fn link_to_missing_article_names_its_line() {
 fn link_to_missing_anchor_is_reported() {
     let (_, line, message) = only_error(&[
         ("basics/a.md", &article("Ay", "", "## Real heading\n")),
-        ("basics/b.md", &article("Bee", "", "[x](/articles/a#fake-heading)\n")),
+        (
+            "basics/b.md",
+            &article("Bee", "", "[x](/articles/a#fake-heading)\n"),
+        ),
     ]);
     assert_eq!(line, 5);
     assert!(message.contains("`#fake-heading`"), "{message}");
@@ -121,7 +145,10 @@ fn link_to_missing_anchor_is_reported() {
 
 #[test]
 fn in_page_anchor_must_exist() {
-    let (_, _, message) = only_error(&[("basics/a.md", &article("Ay", "", "## Here\n\n[jump](#there)\n"))]);
+    let (_, _, message) = only_error(&[(
+        "basics/a.md",
+        &article("Ay", "", "## Here\n\n[jump](#there)\n"),
+    )]);
     assert!(message.contains("`#there`"), "{message}");
 }
 
@@ -130,7 +157,10 @@ fn duplicate_heading_ids_are_reported() {
     let body = "## Setup\n\ntext\n\n## Setup\n";
     let (_, line, message) = only_error(&[("basics/dup.md", &article("Dup", "", body))]);
     assert_eq!(line, 9);
-    assert!(message.contains("duplicate heading id `setup`"), "{message}");
+    assert!(
+        message.contains("duplicate heading id `setup`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -145,7 +175,10 @@ fn output_must_follow_a_runnable_block() {
 fn every_problem_is_reported_at_once() {
     let errors = load_files(&[
         ("basics/a.md", &article("Ay", "colour = 1\n", "")),
-        ("basics/b.md", &article("Bee", "", "[x](/articles/missing)\n\n## H\n\n## H\n")),
+        (
+            "basics/b.md",
+            &article("Bee", "", "[x](/articles/missing)\n\n## H\n\n## H\n"),
+        ),
     ])
     .unwrap_err()
     .0;
@@ -156,7 +189,8 @@ fn every_problem_is_reported_at_once() {
 
 #[test]
 fn snippets_and_expected_output_are_collected() {
-    let body = "```python\nprint('hi')\n```\n\n```output\nhi\n```\n\n```python norun\nimport numpy\n```\n";
+    let body =
+        "```python\nprint('hi')\n```\n\n```output\nhi\n```\n\n```python norun\nimport numpy\n```\n";
     let lib = load_files(&[("basics/s.md", &article("Snip", "", body))]).unwrap();
     let a = lib.article("s").unwrap();
     assert_eq!(a.snippets.len(), 1);
@@ -169,7 +203,10 @@ fn snippets_and_expected_output_are_collected() {
 fn heading_ids_follow_the_documented_rule() {
     use super::markdown::heading_id;
     assert_eq!(heading_id("Why does `+=` fail?"), "why-does-fail");
-    assert_eq!(heading_id("The __slots__ trade-off"), "the-__slots__-trade-off");
+    assert_eq!(
+        heading_id("The __slots__ trade-off"),
+        "the-__slots__-trade-off"
+    );
     assert_eq!(heading_id("  Ünïcode  works  "), "ünïcode-works");
     assert_eq!(heading_id("3.12 changes"), "312-changes");
 }

@@ -5,12 +5,23 @@ use std::collections::HashMap;
 use super::{Article, ContentError, err};
 
 /// Maps slugs and aliases to article positions, reporting any name used twice.
-pub fn index(articles: &[Article], errors: &mut Vec<ContentError>) -> (HashMap<String, usize>, HashMap<String, usize>) {
+pub fn index(
+    articles: &[Article],
+    errors: &mut Vec<ContentError>,
+) -> (HashMap<String, usize>, HashMap<String, usize>) {
     let mut by_slug: HashMap<String, usize> = HashMap::new();
     for (i, a) in articles.iter().enumerate() {
         if let Some(&first) = by_slug.get(&a.slug) {
             let other = &articles[first].path;
-            errors.push(err(&a.path, 1, format!("duplicate slug `{}`: also used by {}", a.slug, other.display())));
+            errors.push(err(
+                &a.path,
+                1,
+                format!(
+                    "duplicate slug `{}`: also used by {}",
+                    a.slug,
+                    other.display()
+                ),
+            ));
         } else {
             by_slug.insert(a.slug.clone(), i);
         }
@@ -19,10 +30,18 @@ pub fn index(articles: &[Article], errors: &mut Vec<ContentError>) -> (HashMap<S
     for (i, a) in articles.iter().enumerate() {
         for alias in &a.aliases {
             if by_slug.contains_key(alias) {
-                errors.push(err(&a.path, 1, format!("alias `{alias}` is the slug of an existing article")));
+                errors.push(err(
+                    &a.path,
+                    1,
+                    format!("alias `{alias}` is the slug of an existing article"),
+                ));
             } else if let Some(&first) = by_alias.get(alias) {
                 let other = &articles[first].path;
-                errors.push(err(&a.path, 1, format!("alias `{alias}` is also claimed by {}", other.display())));
+                errors.push(err(
+                    &a.path,
+                    1,
+                    format!("alias `{alias}` is also claimed by {}", other.display()),
+                ));
             } else {
                 by_alias.insert(alias.clone(), i);
             }
@@ -51,12 +70,19 @@ pub fn links(
                 match (by_slug.get(slug), by_alias.get(slug)) {
                     (Some(&i), _) => Some(&articles[i]),
                     (None, Some(&i)) => {
-                        let msg = format!("link to `{slug}`, an old name of `{}`: link to the current slug", articles[i].slug);
+                        let msg = format!(
+                            "link to `{slug}`, an old name of `{}`: link to the current slug",
+                            articles[i].slug
+                        );
                         errors.push(err(&a.path, link.line, msg));
                         continue;
                     }
                     (None, None) => {
-                        errors.push(err(&a.path, link.line, format!("link to unknown article `{slug}`")));
+                        errors.push(err(
+                            &a.path,
+                            link.line,
+                            format!("link to unknown article `{slug}`"),
+                        ));
                         continue;
                     }
                 }
@@ -65,7 +91,10 @@ pub fn links(
             };
             if let (Some(t), Some(anchor)) = (target, fragment) {
                 if !t.headings.iter().any(|h| h.id == anchor) {
-                    let msg = format!("link to `#{anchor}`, which is not a heading id of `{}`", t.slug);
+                    let msg = format!(
+                        "link to `#{anchor}`, which is not a heading id of `{}`",
+                        t.slug
+                    );
                     errors.push(err(&a.path, link.line, msg));
                 }
             }

@@ -1,23 +1,243 @@
 # Snakepit's snippet runner. The sandbox starts `python3 -I -u` on this file
-# ahead of time; it waits on stdin for one program (UTF-8, ended by EOF), writes
-# it to main.py in the run's scratch directory and runs it as __main__, so
-# tracebacks, multiprocessing (fork and spawn) and `if __name__ == "__main__"`
-# behave as under `python3 main.py`. Runner frames never show in tracebacks.
+# ahead of time; it waits on stdin for one header line of options and then
+# one program (UTF-8, ended by EOF), writes it to main.py in the run's scratch
+# directory and runs it as __main__, so tracebacks, multiprocessing (fork,
+# spawn and forkserver) and `if __name__ == "__main__"` behave as under
+# `python3 main.py`. Runner frames never show in tracebacks.
+#
+# Multiprocessing needs POSIX semaphores, which glibc keeps in /dev/shm; the
+# sandbox forbids writing there (it is shared by every process on the host).
+# _install_hooks() replaces _multiprocessing.SemLock with one whose sem_t lives
+# in a file of the run's private shm directory, and makes interpreters that
+# multiprocessing starts (spawn, forkserver, resource tracker) install it too.
 import sys
+
+
+def _patch_semlock(_multiprocessing, shm):
+    import os
+    import threading
+    import time
+
+    sem_size = 32  # sizeof(sem_t) on 64-bit glibc
+    lib = []
+
+    def libc():
+        if not lib:
+            import ctypes
+
+            c = ctypes.CDLL(None, use_errno=True)
+            vp, ip = ctypes.c_void_p, ctypes.c_int
+            for fn, args in (("sem_init", (vp, ip, ctypes.c_uint)), ("sem_wait", (vp,)),
+                             ("sem_trywait", (vp,)), ("sem_post", (vp,)),
+                             ("sem_getvalue", (vp, ctypes.POINTER(ip))),
+                             ("sem_timedwait", (vp, vp))):
+                getattr(c, fn).argtypes = args
+                getattr(c, fn).restype = ip
+            lib.append((ctypes, c))
+        return lib[0]
+
+    def path(name):
+        return os.path.join(shm, "sem." + name.lstrip("/"))
+
+    def fail():
+        ctypes, _ = libc()
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+    def mapping(fd):
+        import mmap
+
+        ctypes, _ = libc()
+        mm = mmap.mmap(fd, sem_size)
+        return mm, ctypes.addressof(ctypes.c_char.from_buffer(mm))
+
+    class SemLock:
+        SEM_VALUE_MAX = _multiprocessing.SemLock.SEM_VALUE_MAX
+
+        def __init__(self, kind, value, maxvalue, name, unlink):
+            if kind not in (0, 1):
+                raise ValueError("unrecognized kind")
+            _, c = libc()
+            fd = os.open(path(name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.ftruncate(fd, sem_size)
+                mm, addr = mapping(fd)
+            finally:
+                os.close(fd)
+            if c.sem_init(addr, 1, value) < 0:
+                fail()
+            if unlink:
+                os.unlink(path(name))
+                name = None
+            self._setup(mm, addr, kind, maxvalue, name)
+
+        def _setup(self, mm, addr, kind, maxvalue, name):
+            self._mm, self.handle, self.kind = mm, addr, kind
+            self.maxvalue, self.name = maxvalue, name
+            self._n, self._tid = 0, 0
+
+        @classmethod
+        def _rebuild(cls, handle, kind, maxvalue, name):
+            self = cls.__new__(cls)
+            mm = None
+            if name is not None:
+                fd = os.open(path(name), os.O_RDWR)
+                try:
+                    mm, handle = mapping(fd)
+                finally:
+                    os.close(fd)
+            self._setup(mm, handle, kind, maxvalue, name)
+            return self
+
+        def _is_mine(self):
+            return self._n > 0 and self._tid == threading.get_ident()
+
+        def acquire(self, block=True, timeout=None):
+            if self.kind == 0 and self._is_mine():
+                self._n += 1
+                return True
+            ctypes, c = libc()
+            if c.sem_trywait(self.handle) < 0:
+                if not block:
+                    return False
+                deadline = None if timeout is None else time.time() + max(timeout, 0)
+                while True:
+                    if deadline is None:
+                        r = c.sem_wait(self.handle)
+                    else:
+                        ts = (ctypes.c_long * 2)(int(deadline), int((deadline % 1) * 1e9))
+                        r = c.sem_timedwait(self.handle, ctypes.addressof(ts))
+                    if r == 0:
+                        break
+                    e = ctypes.get_errno()
+                    if e == 110:  # ETIMEDOUT
+                        return False
+                    if e != 4:  # EINTR: signal handlers run, then retry
+                        fail()
+            self._n += 1
+            self._tid = threading.get_ident()
+            return True
+
+        def release(self):
+            if self.kind == 0:
+                if not self._is_mine():
+                    raise AssertionError("attempt to release recursive lock not owned by thread")
+                if self._n > 1:
+                    self._n -= 1
+                    return
+            elif self._get_value() >= self.maxvalue:
+                raise ValueError("semaphore or lock released too many times")
+            if libc()[1].sem_post(self.handle) < 0:
+                fail()
+            self._n -= 1
+
+        __enter__ = acquire
+
+        def __exit__(self, *args):
+            self.release()
+
+        def _count(self):
+            return self._n
+
+        def _get_value(self):
+            ctypes, c = libc()
+            v = ctypes.c_int()
+            if c.sem_getvalue(self.handle, ctypes.byref(v)) < 0:
+                fail()
+            return v.value
+
+        def _is_zero(self):
+            return self._get_value() == 0
+
+        def _after_fork(self):
+            self._n = 0
+
+    def sem_unlink(name):
+        os.unlink(path(name))
+
+    _multiprocessing.SemLock = SemLock
+    _multiprocessing.sem_unlink = sem_unlink
+
+
+def _patch_util(util, shm, runner):
+    # Interpreters multiprocessing starts get `-c BOOT` ahead of their own
+    # `-c PROG`: BOOT re-runs this file in child mode, which installs the
+    # same hooks and then runs PROG as the real `-c` program.
+    boot = ("import sys; exec(compile(open(%r).read(), %r, 'exec'), "
+            "{'__name__': '__snakepit_child__', '__file__': %r, 'SHM': %r})"
+            ) % (runner, runner, runner, shm)
+    flags = util._args_from_interpreter_flags
+    util._args_from_interpreter_flags = lambda: flags() + ["-c", boot]
+
+
+def _install_hooks(shm, runner):
+    """Patches multiprocessing's modules as they are first imported, so a
+    program that never uses multiprocessing pays nothing for it."""
+    hooks = {
+        "_multiprocessing": lambda m: _patch_semlock(m, shm),
+        "multiprocessing.util": lambda m: _patch_util(m, shm, runner),
+        # Value/Array arenas would also go to /dev/shm.
+        "multiprocessing.heap": lambda m: setattr(m.Arena, "_dir_candidates", [shm]),
+    }
+
+    class Loader:
+        def __init__(self, loader, hook):
+            self.loader, self.hook = loader, hook
+
+        def create_module(self, spec):
+            return self.loader.create_module(spec)
+
+        def exec_module(self, module):
+            self.loader.exec_module(module)
+            self.hook(module)
+
+    class Finder:
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+            hook = hooks.get(name)
+            if hook is None:
+                return None
+            for finder in sys.meta_path:
+                if finder is not cls and hasattr(finder, "find_spec"):
+                    spec = finder.find_spec(name, path, target)
+                    if spec is not None:
+                        spec.loader = Loader(spec.loader, hook)
+                        return spec
+            return None
+
+    sys.meta_path.insert(0, Finder)
+
+
+def _child():
+    # argv: ['-c', '-c', PROG, ...args] → run PROG with argv ['-c', ...args].
+    _install_hooks(SHM, __file__)  # noqa: F821 (given by BOOT)
+    prog = sys.argv[2]
+    sys.argv[:] = ["-c"] + sys.argv[3:]
+    main = sys.modules["__main__"]
+    exec(compile(prog, "<string>", "exec"), main.__dict__)
 
 
 def _run():
     import builtins
     import os
-    import types
 
-    # The program arrives on stdin; once it is read, stdin stays at EOF for the program.
+    # Warm-up, before the program arrives: the run's private shm directory
+    # sits beside the working directory.
+    shm = os.path.join(os.path.dirname(os.getcwd()), "shm")
+    if os.path.isdir(shm):
+        _install_hooks(shm, os.path.abspath(__file__))
+    # One header line of options ("merge_stderr=1"), then the program; once
+    # it is read, stdin stays at EOF for the program.
+    options = sys.stdin.buffer.readline().decode("utf-8", "replace").split()
     source = sys.stdin.buffer.read().decode("utf-8")
+    if "merge_stderr=1" in options:
+        os.dup2(1, 2)  # one pipe: stdout and stderr keep their order
+    del options, shm
     with open("main.py", "w", encoding="utf-8") as f:
         f.write(source)
     sys.argv = ["main.py"]
     sys.path.insert(0, os.getcwd())
-    main = types.ModuleType("__main__")
+    main = type(sys)("__main__")
     main.__file__ = "main.py"
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
@@ -40,4 +260,7 @@ def _run():
         sys.exit(1)
 
 
-_run()
+if __name__ == "__snakepit_child__":
+    _child()
+else:
+    _run()

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder};
 use snakepit::config::SiteArgs;
+use snakepit::sandbox::api::Runner;
 use snakepit::{AppState, Site, app};
 
 pub fn chromedriver() -> Option<PathBuf> {
@@ -19,7 +20,8 @@ pub fn chromedriver() -> Option<PathBuf> {
         eprintln!("SNAKEPIT_SKIP_BROWSER=1: skipping a browser test");
         return None;
     }
-    let path = std::env::var_os("CHROMEDRIVER").map_or_else(|| PathBuf::from("/usr/bin/chromedriver"), PathBuf::from);
+    let path = std::env::var_os("CHROMEDRIVER")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromedriver"), PathBuf::from);
     assert!(
         path.exists(),
         "{} not found: install Debian's chromium and chromium-driver (the README's test command does), \
@@ -30,7 +32,10 @@ pub fn chromedriver() -> Option<PathBuf> {
 }
 
 fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// A chromedriver process and a browser session; both end when this is dropped.
@@ -64,12 +69,19 @@ impl Browser {
             format!("--user-data-dir={}", profile.path().display()),
         ];
         let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), serde_json::json!({ "args": args, "binary": "/usr/bin/chromium" }));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "args": args, "binary": "/usr/bin/chromium" }),
+        );
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = loop {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
                 Ok(c) => break c,
                 Err(e) if Instant::now() < deadline => {
                     let _ = e;
@@ -78,12 +90,19 @@ impl Browser {
                 Err(e) => panic!("cannot start a browser session through chromedriver: {e}"),
             }
         };
-        Browser { client, driver, _profile: profile }
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+        }
     }
 
     /// Evaluates a JavaScript expression and returns its JSON value.
     pub async fn eval(&self, expression: &str) -> serde_json::Value {
-        self.client.execute(&format!("return ({expression});"), vec![]).await.expect("script runs")
+        self.client
+            .execute(&format!("return ({expression});"), vec![])
+            .await
+            .expect("script runs")
     }
 
     /// Polls `expression` until it is truthy, or panics with `what` after 10 s.
@@ -91,10 +110,15 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let v = self.eval(expression).await;
-            if v.as_bool() == Some(true) || (!v.is_null() && v.as_bool().is_none() && v != serde_json::json!("")) {
+            if v.as_bool() == Some(true)
+                || (!v.is_null() && v.as_bool().is_none() && v != serde_json::json!(""))
+            {
                 return;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for: {what} ({expression} = {v})");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for: {what} ({expression} = {v})"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -115,12 +139,16 @@ impl Drop for Browser {
 }
 
 /// Serves the app for `args` on a fresh loopback port; returns its base URL.
-pub async fn serve(args: SiteArgs) -> String {
+pub async fn serve(args: SiteArgs, runner: Runner) -> String {
     let site = Site::build(&args).expect("site builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let app = app(AppState::new(site, runner))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move {
-        axum::serve(listener, app(AppState::new(site))).await.expect("server runs");
+        axum::serve(listener, app).await.expect("server runs");
     });
     format!("http://{addr}")
 }

@@ -9,6 +9,8 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use snakepit::config::SiteArgs;
+use snakepit::sandbox::api::Runner;
+use snakepit::sandbox::{Limits, Sandbox, SandboxConfig};
 use snakepit::{AppState, Site, app};
 use tower::ServiceExt;
 
@@ -38,41 +40,106 @@ impl Response {
         scraper::Html::parse_document(&self.text())
     }
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
+}
+
+/// A real sandbox pool for tests: the `snakepit` binary as helper, scratch in a temp dir.
+pub async fn start_sandbox(workers: usize, limits: Limits) -> (Sandbox, tempfile::TempDir) {
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let cfg = SandboxConfig {
+        python: snakepit::sandbox::python::find_python(std::path::Path::new("python3")),
+        scratch_root: scratch.path().join("runs"),
+        workers,
+        queue_len: 8,
+        limits,
+        helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_snakepit"))),
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(cfg).await.expect("the sandbox starts");
+    for _ in 0..200 {
+        if sandbox.is_ready() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    (sandbox, scratch)
 }
 
 pub struct TestApp {
     pub router: axum::Router,
+    pub sandbox: Option<Sandbox>,
+    _scratch: Option<tempfile::TempDir>,
 }
 
 impl TestApp {
+    /// The fixture site without a sandbox (runs answer 503).
     pub fn new() -> Self {
         let site = Site::build(&fixture_args()).expect("fixture site builds");
-        Self { router: app(AppState::new(site)) }
+        let runner = Runner::Unavailable("no sandbox in this test".into());
+        Self {
+            router: app(AppState::new(site, runner)),
+            sandbox: None,
+            _scratch: None,
+        }
+    }
+
+    /// The fixture site with a real sandbox pool.
+    pub async fn with_sandbox(workers: usize, limits: Limits) -> Self {
+        let site = Site::build(&fixture_args()).expect("fixture site builds");
+        let (sandbox, scratch) = start_sandbox(workers, limits).await;
+        let router = app(AppState::new(site, Runner::Ready(sandbox.clone())));
+        Self {
+            router,
+            sandbox: Some(sandbox),
+            _scratch: Some(scratch),
+        }
     }
 
     pub async fn request(&self, request: Request<Body>) -> Response {
-        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
-        Response { status, headers, body }
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, uri: &str) -> Response {
-        self.request(Request::get(uri).body(Body::empty()).unwrap()).await
+        self.request(Request::get(uri).body(Body::empty()).unwrap())
+            .await
     }
 }
 
 /// All matches of a CSS selector, as trimmed text.
 pub fn texts(html: &scraper::Html, selector: &str) -> Vec<String> {
     let sel = scraper::Selector::parse(selector).expect("valid selector");
-    html.select(&sel).map(|e| e.text().collect::<String>().trim().to_string()).collect()
+    html.select(&sel)
+        .map(|e| e.text().collect::<String>().trim().to_string())
+        .collect()
 }
 
 /// All values of `attr` on matches of a CSS selector.
 pub fn attrs(html: &scraper::Html, selector: &str, attr: &str) -> Vec<String> {
     let sel = scraper::Selector::parse(selector).expect("valid selector");
-    html.select(&sel).filter_map(|e| e.value().attr(attr).map(str::to_string)).collect()
+    html.select(&sel)
+        .filter_map(|e| e.value().attr(attr).map(str::to_string))
+        .collect()
 }

@@ -1,0 +1,253 @@
+//! HTTP face of the sandbox: `POST /api/run` (Server-Sent Events or JSON), the no-JS
+//! `POST /run` result page, and `GET /metrics`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use askama::Template;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::{Output, RunError, RunOutcome, RunRequest, Sandbox};
+use crate::http::ClientKey;
+use crate::layout::Layout;
+use crate::{ApiError, AppState, Error};
+
+/// The sandbox as the server holds it: running, or refused with the reason.
+#[derive(Clone)]
+pub enum Runner {
+    Ready(Sandbox),
+    Unavailable(String),
+}
+
+impl Runner {
+    fn sandbox(&self) -> Result<&Sandbox, RunError> {
+        match self {
+            Runner::Ready(s) => Ok(s),
+            Runner::Unavailable(why) => Err(RunError::Unavailable(why.clone())),
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Runner::Ready(s) if s.is_ready())
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/run", post(run_code))
+        .route("/run", post(run_form))
+        .route("/metrics", get(show_metrics))
+}
+
+#[derive(Deserialize)]
+struct RunBody {
+    code: String,
+}
+
+/// `{"code"}` → SSE as the program prints (`Accept: text/event-stream`), else JSON at the end.
+async fn run_code(
+    State(state): State<AppState>,
+    client: ClientKey,
+    headers: HeaderMap,
+    body: Result<Json<RunBody>, JsonRejection>,
+) -> Response {
+    let Json(RunBody { code }) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError(Error::BadRequest(format!(
+                "expected JSON {{\"code\": str}}: {}",
+                e.body_text()
+            )))
+            .into_response();
+        }
+    };
+    let sandbox = match state.runner.sandbox() {
+        Ok(s) => s.clone(),
+        Err(e) => return run_error(e),
+    };
+    let request = RunRequest {
+        code,
+        client: client.0,
+        merge_stderr: false,
+    };
+    let wants_stream = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !wants_stream {
+        return match sandbox.run(request, None).await {
+            Ok(outcome) => Json(outcome).into_response(),
+            Err(e) => run_error(e),
+        };
+    }
+    stream_run(sandbox, request).await
+}
+
+/// Streams a run as SSE. Admission is decided on the run's first poll, so a refused run
+/// still gets its proper status; once streaming, a client that disconnects (Stop)
+/// drops the run, which kills it.
+async fn stream_run(sandbox: Sandbox, request: RunRequest) -> Response {
+    let (out_tx, mut out_rx) = mpsc::channel::<Output>(64);
+    let mut run: Pin<Box<dyn Future<Output = Result<RunOutcome, RunError>> + Send>> =
+        Box::pin(async move { sandbox.run(request, Some(out_tx)).await });
+    if let Poll::Ready(Err(e)) = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await
+    {
+        return run_error(e);
+    }
+    let (tx, rx) = mpsc::channel::<Event>(64);
+    tokio::spawn(async move {
+        let result = loop {
+            tokio::select! {
+                Some(out) = out_rx.recv() => {
+                    if tx.send(output_event(out)).await.is_err() {
+                        return; // client gone: dropping `run` kills the program
+                    }
+                }
+                result = &mut run => break result,
+                () = tx.closed() => return,
+            }
+        };
+        while let Ok(out) = out_rx.try_recv() {
+            let _ = tx.send(output_event(out)).await;
+        }
+        let last = match result {
+            Ok(outcome) => Event::default().event("exit").data(exit_json(&outcome)),
+            Err(e) => Event::default()
+                .event("error")
+                .data(serde_json::json!({ "error": e.to_string() }).to_string()),
+        };
+        let _ = tx.send(last).await;
+    });
+    let events = stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// SSE carries lines, and a bare CR would end one: carriage returns become newlines.
+fn output_event(out: Output) -> Event {
+    let (name, text) = match out {
+        Output::Stdout(t) => ("stdout", t),
+        Output::Stderr(t) => ("stderr", t),
+    };
+    Event::default()
+        .event(name)
+        .data(text.replace("\r\n", "\n").replace('\r', "\n"))
+}
+
+/// The `exit` event: the JSON result without stdout and stderr.
+fn exit_json(o: &RunOutcome) -> String {
+    serde_json::json!({
+        "exit_code": o.exit_code, "signal": o.signal, "timed_out": o.timed_out,
+        "truncated": o.truncated, "duration_ms": o.duration_ms,
+    })
+    .to_string()
+}
+
+fn run_error(e: RunError) -> Response {
+    let body = Json(serde_json::json!({ "error": e.to_string() }));
+    match e {
+        RunError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, body).into_response(),
+        RunError::Busy { retry_after } => {
+            let secs = HeaderValue::from(retry_after.as_secs().max(1));
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, secs)],
+                body,
+            )
+                .into_response()
+        }
+        RunError::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, HeaderValue::from(30))],
+            body,
+        )
+            .into_response(),
+        RunError::Internal(ref why) => {
+            tracing::error!(error = %why, "sandbox failure");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(
+                    serde_json::json!({ "error": "the sandbox failed; the error has been logged" }),
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RunForm {
+    code: String,
+}
+
+#[derive(Template)]
+#[template(path = "sandbox/run.html")]
+struct RunPage<'a> {
+    layout: &'a Layout,
+    code: &'a str,
+    outcome: &'a RunOutcome,
+    back: Option<String>,
+}
+
+/// Without JavaScript, a snippet's Run button posts here and gets the result as a page.
+async fn run_form(
+    State(state): State<AppState>,
+    client: ClientKey,
+    headers: HeaderMap,
+    Form(form): Form<RunForm>,
+) -> Result<Response, Error> {
+    let sandbox = state
+        .runner
+        .sandbox()
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let request = RunRequest {
+        code: form.code.clone(),
+        client: client.0,
+        merge_stderr: true,
+    };
+    let outcome = sandbox.run(request, None).await.map_err(|e| match e {
+        RunError::TooLarge { .. } => Error::BadRequest(e.to_string()),
+        other => Error::Unavailable(other.to_string()),
+    })?;
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.find("/articles/").map(|i| r[i..].to_string()));
+    let page = RunPage {
+        layout: &state.site.layout,
+        code: &form.code,
+        outcome: &outcome,
+        back,
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// Prometheus text format.
+async fn show_metrics(State(state): State<AppState>) -> Response {
+    let mut text = state.metrics.to_prometheus();
+    if let Runner::Ready(s) = &state.runner {
+        text.push_str(&s.metrics().to_prometheus());
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

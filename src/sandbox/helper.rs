@@ -1,0 +1,361 @@
+//! The confinement helper. The server never confines anything in `pre_exec`
+//! of its multi-threaded tokio process (allocating or taking locks after
+//! `fork` there can deadlock); instead it re-runs its own binary as
+//! `snakepit __sandbox-exec <spec>`. This single-threaded process confines
+//! itself layer by layer, reports what it managed on stdout, and `execve`s
+//! the Python runner, which inherits every layer.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, RestrictionStatus, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, path_beneath_rules,
+};
+use serde::{Deserialize, Serialize};
+
+use super::seccomp;
+
+/// `argv[1]` that selects the helper mode of the binary.
+pub const HELPER_ARG: &str = "__sandbox-exec";
+/// Prefix of the one line the helper prints before `execve`; the server reads
+/// it as "this worker is confined, here is how".
+pub(crate) const READY_PREFIX: &str = "SNAKEPIT-SANDBOX ";
+
+/// Everything the helper needs, passed as one JSON argument (the environment
+/// is cleared, and argv is not secret: it holds no credentials).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct HelperSpec {
+    pub python: PathBuf,
+    pub runner: PathBuf,
+    /// The per-run directory: the only writable place.
+    pub scratch: PathBuf,
+    /// `scratch/work`: cwd, HOME and TMPDIR of the program.
+    pub workdir: PathBuf,
+    /// Readable (and executable) paths: the Python installation, shared libraries.
+    pub read_only: Vec<PathBuf>,
+    /// Unprivileged uid (and gid) to switch to when started as root.
+    pub uid: Option<u32>,
+    /// The server's pid: signals to it are refused by seccomp as a second layer.
+    pub server_pid: i32,
+    pub cpu_secs: u64,
+    pub memory_bytes: u64,
+    pub processes: u64,
+    pub file_size_bytes: u64,
+    pub open_files: u64,
+}
+
+/// What the helper managed to enforce, reported to the server before `execve`.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct HelperReport {
+    /// Landlock ABI of the kernel (0: no Landlock).
+    pub landlock_abi: i32,
+    pub landlock_fs: bool,
+    pub landlock_net: bool,
+    pub landlock_scope: bool,
+    pub seccomp: bool,
+    pub rlimits: bool,
+    pub process_group: bool,
+    pub no_new_privs: bool,
+    pub uid: Option<u32>,
+    pub problems: Vec<String>,
+}
+
+/// Entry point of the hidden helper mode: confine this process, then become
+/// the Python worker. Never returns; exits 126 with a message on stderr when
+/// confinement cannot even be attempted, 127 when `execve` fails.
+pub fn helper_main() -> ! {
+    let spec = std::env::args()
+        .nth(2)
+        .ok_or_else(|| "missing spec argument".to_string())
+        .and_then(|s| serde_json::from_str::<HelperSpec>(&s).map_err(|e| format!("bad spec: {e}")));
+    match spec.and_then(|spec| confine_and_exec(&spec)) {
+        Ok(never) => match never {},
+        Err(msg) => {
+            eprintln!("snakepit sandbox helper: {msg}");
+            std::process::exit(126)
+        }
+    }
+}
+
+fn confine_and_exec(spec: &HelperSpec) -> Result<std::convert::Infallible, String> {
+    // Prepare every allocation-needing value up front.
+    let argv = [
+        cstring(spec.python.as_os_str().as_bytes())?,
+        cstring(b"-I")?,
+        cstring(b"-u")?,
+        cstring(spec.runner.as_os_str().as_bytes())?,
+    ];
+    let work = spec.workdir.as_os_str().as_bytes();
+    let env = [
+        cstring(&[b"HOME=", work].concat())?,
+        cstring(&[b"TMPDIR=", work].concat())?,
+        cstring(b"PATH=/usr/local/bin:/usr/bin:/bin")?,
+        cstring(b"LANG=C.UTF-8")?,
+        // One malloc arena per thread reserves 64 MiB of address space each;
+        // two arenas keep threaded programs under RLIMIT_AS.
+        cstring(b"MALLOC_ARENA_MAX=2")?,
+    ];
+    let mut report = HelperReport::default();
+
+    // fds other than 0-2 may leak from the server (a C library opening files
+    // without O_CLOEXEC): close them all.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+
+    // A new session and process group: the server kills the whole group at
+    // the end of the run, and seccomp then forbids leaving it.
+    report.process_group = unsafe { libc::setsid() } != -1;
+    if !report.process_group {
+        report
+            .problems
+            .push(format!("setsid: {}", std::io::Error::last_os_error()));
+    }
+    std::env::set_current_dir(&spec.workdir)
+        .map_err(|e| format!("chdir {}: {e}", spec.workdir.display()))?;
+
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let nproc = if is_root && spec.uid.is_some() {
+        spec.processes
+    } else {
+        // Same uid as the server: RLIMIT_NPROC counts every task of the uid,
+        // so the budget is on top of what already runs (documented caveat).
+        spec.processes + count_tasks_of(unsafe { libc::getuid() })
+    };
+    report.rlimits = set_rlimits(spec, nproc, &mut report.problems);
+
+    if is_root && let Some(uid) = spec.uid {
+        // setgroups/setresgid/setresuid: the run gets a uid of its own, so
+        // RLIMIT_NPROC is per run and DAC keeps it out of other runs' files.
+        let ok = unsafe {
+            libc::setgroups(0, std::ptr::null()) == 0
+                && libc::setresgid(uid, uid, uid) == 0
+                && libc::setresuid(uid, uid, uid) == 0
+        };
+        if !ok {
+            return Err(format!(
+                "dropping to uid {uid}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        report.uid = Some(uid);
+    }
+    // After the credential change (which clears it): die with the server.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    if unsafe { libc::getppid() } != spec.server_pid {
+        return Err("server exited during start-up".into());
+    }
+    report.no_new_privs = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } == 0;
+
+    apply_landlock(spec, &mut report);
+    match seccomp::install(spec.server_pid) {
+        Ok(()) => report.seccomp = true,
+        Err(e) => report.problems.push(format!("seccomp: {e}")),
+    }
+
+    let line = format!(
+        "{READY_PREFIX}{}\n",
+        serde_json::to_string(&report).map_err(|e| e.to_string())?
+    );
+    write_all_fd(1, line.as_bytes());
+
+    let argv_ptrs: Vec<*const libc::c_char> = argv
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let env_ptrs: Vec<*const libc::c_char> = env
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    unsafe { libc::execve(argv_ptrs[0], argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };
+    eprintln!(
+        "snakepit sandbox helper: execve {}: {}",
+        spec.python.display(),
+        std::io::Error::last_os_error()
+    );
+    std::process::exit(127)
+}
+
+fn cstring(bytes: &[u8]) -> Result<CString, String> {
+    CString::new(bytes).map_err(|_| "NUL byte in an argument".to_string())
+}
+
+fn write_all_fd(fd: i32, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+/// Sets every resource limit; as root the hard limits may be raised, as a
+/// normal user they are clamped to the current hard limit.
+fn set_rlimits(spec: &HelperSpec, nproc: u64, problems: &mut Vec<String>) -> bool {
+    let limits: [(libc::__rlimit_resource_t, u64, u64, &str); 7] = [
+        // Soft CPU limit sends SIGXCPU, the hard one a second later SIGKILL.
+        (libc::RLIMIT_CPU, spec.cpu_secs, spec.cpu_secs + 1, "CPU"),
+        (libc::RLIMIT_AS, spec.memory_bytes, spec.memory_bytes, "AS"),
+        (
+            libc::RLIMIT_FSIZE,
+            spec.file_size_bytes,
+            spec.file_size_bytes,
+            "FSIZE",
+        ),
+        (
+            libc::RLIMIT_NOFILE,
+            spec.open_files,
+            spec.open_files,
+            "NOFILE",
+        ),
+        (libc::RLIMIT_CORE, 0, 0, "CORE"),
+        (libc::RLIMIT_NPROC, nproc, nproc, "NPROC"),
+        // Thread stacks default to RLIMIT_STACK: keep it finite and modest.
+        (libc::RLIMIT_STACK, 8 << 20, 8 << 20, "STACK"),
+    ];
+    let mut ok = true;
+    for (res, soft, hard, name) in limits {
+        let mut cur = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        unsafe { libc::getrlimit(res, &mut cur) };
+        let mut new = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        if unsafe { libc::setrlimit(res, &new) } != 0 {
+            new.rlim_max = new.rlim_max.min(cur.rlim_max);
+            new.rlim_cur = new.rlim_cur.min(new.rlim_max);
+            if unsafe { libc::setrlimit(res, &new) } != 0 {
+                problems.push(format!(
+                    "RLIMIT_{name}: {}",
+                    std::io::Error::last_os_error()
+                ));
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+/// Number of tasks (threads included) owned by `uid`, as RLIMIT_NPROC counts them.
+fn count_tasks_of(uid: u32) -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut n = 0;
+    for entry in dir.flatten() {
+        if !entry.file_name().as_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let uid_match = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .is_some_and(|u| u == uid.to_string());
+        if uid_match {
+            n += status
+                .lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .unwrap_or(1);
+        }
+    }
+    n
+}
+
+/// Kernel Landlock ABI version, 0 when Landlock is missing or disabled.
+pub(crate) fn landlock_abi() -> i32 {
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        )
+    };
+    if v < 0 { 0 } else { v as i32 }
+}
+
+/// Read-only paths every worker needs besides the interpreter's own prefix.
+pub(crate) const SYSTEM_READ_ONLY: &[&str] = &[
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/lib32",
+    "/bin",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/etc/mime.types",
+    "/etc/os-release",
+    "/sys/devices/system/cpu",
+    "/dev/urandom",
+    "/dev/random",
+    "/dev/zero",
+];
+
+fn apply_landlock(spec: &HelperSpec, report: &mut HelperReport) {
+    let kernel = landlock_abi();
+    report.landlock_abi = kernel;
+    if kernel <= 0 {
+        report
+            .problems
+            .push("landlock: not supported by the kernel".into());
+        return;
+    }
+    let abi = ABI::from(kernel);
+    match build_ruleset(spec, abi) {
+        Ok(status) => {
+            let enforced = status.ruleset != RulesetStatus::NotEnforced;
+            report.landlock_fs = enforced;
+            report.landlock_net = enforced && abi >= ABI::V4;
+            report.landlock_scope = enforced && abi >= ABI::V6;
+            if status.ruleset == RulesetStatus::PartiallyEnforced {
+                report.problems.push("landlock: partially enforced".into());
+            }
+        }
+        Err(e) => report.problems.push(format!("landlock: {e}")),
+    }
+}
+
+fn build_ruleset(spec: &HelperSpec, abi: ABI) -> Result<RestrictionStatus, landlock::RulesetError> {
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(abi))?;
+    if abi >= ABI::V4 {
+        // No NetPort rule at all: every TCP bind and connect is refused.
+        ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
+    }
+    if abi >= ABI::V6 {
+        // No signals to, and no abstract sockets of, processes outside the run.
+        ruleset = ruleset.scope(Scope::from_all(abi))?;
+    }
+    let read_only: Vec<&Path> = spec
+        .read_only
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(SYSTEM_READ_ONLY.iter().map(Path::new))
+        .chain(std::iter::once(spec.runner.as_path()))
+        .collect();
+    ruleset
+        .create()?
+        .add_rules(path_beneath_rules(read_only, AccessFs::from_read(abi)))?
+        .add_rules(path_beneath_rules([&spec.scratch], AccessFs::from_all(abi)))?
+        .add_rules(path_beneath_rules(["/dev/null"], AccessFs::from_all(abi)))?
+        .restrict_self()
+}
