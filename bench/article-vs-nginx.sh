@@ -23,7 +23,7 @@ cargo build --release --locked --quiet
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"' EXIT
 
-./target/release/snakepit serve --bind 127.0.0.1:18080 --data "$work/data" >"$work/snakepit.log" 2>&1 &
+./target/release/snakepit serve --bind 127.0.0.1:18080 --data "$work/data" --workers 1 >"$work/snakepit.log" 2>&1 &
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18080/healthz >/dev/null && break; sleep 0.1; done
 mkdir -p "$work/www/articles"
 curl -sf "http://127.0.0.1:18080/articles/$slug" -o "$work/www/articles/$slug"
@@ -34,7 +34,7 @@ pid $work/nginx.pid;
 error_log $work/nginx-error.log;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  access_log $work/access.log;  # Snakepit logs every request too
   sendfile on;
   tcp_nopush on;
   keepalive_requests 100000;

@@ -294,3 +294,15 @@ async fn oversized_bodies_are_refused() {
         .unwrap();
     assert_eq!(app.request(req).await.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn openapi_describes_every_api_route() {
+    let app = TestApp::new();
+    let res = app.get("/api/openapi.json").await;
+    assert_eq!(res.status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/api/run", "/healthz", "/metrics"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is undocumented");
+    }
+}
