@@ -1,4 +1,4 @@
-//! The subcommands: `serve` (the default) and `check`.
+//! The subcommands: `serve` (the default), `check`, `user add|passwd` and `backup`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{CheckArgs, Cli, Command, LogFormat, ServeArgs};
+use crate::accounts::{Accounts, AccountsConfig};
+use crate::config::{
+    BackupArgs, CheckArgs, Cli, Command, LogFormat, ServeArgs, UserAction, UserArgs,
+};
 use crate::sandbox::Sandbox;
 use crate::sandbox::api::Runner;
 use crate::site::{BuildError, Site};
@@ -17,6 +20,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
         Some(Command::Check(args)) => check(&args),
+        Some(Command::User(args)) => user(&args),
+        Some(Command::Backup(args)) => backup(&args),
     }
 }
 
@@ -66,6 +71,14 @@ fn serve(args: ServeArgs) -> ExitCode {
 
 async fn serve_site(site: Site, args: &ServeArgs) -> std::io::Result<()> {
     let articles = site.library.articles.len();
+    let config = AccountsConfig::from_args(&args.accounts, args.site.base_url())
+        .map_err(std::io::Error::other)?;
+    let db = crate::db::open(&args.data)
+        .await
+        .map_err(std::io::Error::other)?;
+    let accounts = Accounts::new(config, &db)
+        .await
+        .map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(args.bind).await.map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.bind))
     })?;
@@ -79,8 +92,14 @@ async fn serve_site(site: Site, args: &ServeArgs) -> std::io::Result<()> {
             Runner::Unavailable(e.to_string())
         }
     };
-    tracing::info!(articles, "listening on http://{}", listener.local_addr()?);
-    let app = app(AppState::new(site, runner.clone()))
+    tracing::info!(
+        articles,
+        auth = ?args.accounts.auth,
+        database = %crate::db::path(&args.data).display(),
+        "listening on http://{}",
+        listener.local_addr()?
+    );
+    let app = app(AppState::new(site, runner.clone(), db.clone(), accounts))
         .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -88,6 +107,7 @@ async fn serve_site(site: Site, args: &ServeArgs) -> std::io::Result<()> {
     if let Runner::Ready(sandbox) = runner {
         sandbox.shutdown().await;
     }
+    db.close().await;
     tracing::info!("shut down cleanly");
     Ok(())
 }
@@ -169,4 +189,109 @@ fn check(args: &CheckArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs `work` on a small runtime with the database in `data` open.
+fn with_db<F, Fut>(data: &std::path::Path, work: F) -> ExitCode
+where
+    F: FnOnce(crate::db::Db) -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("snakepit: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let db = crate::db::open(data).await.map_err(|e| e.to_string())?;
+        let out = work(db.clone()).await;
+        db.close().await;
+        out
+    });
+    match result {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("snakepit: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The first line of stdin, without its line ending.
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password from stdin: {e}"))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    crate::accounts::password::validate(&password).map_err(|e| e.to_string())?;
+    Ok(password)
+}
+
+fn user(args: &UserArgs) -> ExitCode {
+    let action = args.action.clone();
+    let password = match read_password() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("snakepit: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    with_db(&args.data, |db| async move {
+        let hash =
+            crate::accounts::password::hash_blocking(&password).map_err(|e| e.to_string())?;
+        match action {
+            UserAction::Add { name } => {
+                crate::accounts::validate_username(&name).map_err(|e| e.to_string())?;
+                crate::accounts::create_user(&db, &name, &hash)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("user `{name}` created"))
+            }
+            UserAction::Passwd { name } => {
+                let id = crate::accounts::find_user_id(&db, &name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("there is no user `{name}`"))?;
+                crate::accounts::set_password(&db, id, &hash)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "password of `{name}` changed; their sessions have ended"
+                ))
+            }
+        }
+    })
+}
+
+fn backup(args: &BackupArgs) -> ExitCode {
+    if args.file.exists() {
+        eprintln!(
+            "snakepit: {} exists already; choose a new file name",
+            args.file.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    if !crate::db::path(&args.data).exists() {
+        eprintln!(
+            "snakepit: no database at {}",
+            crate::db::path(&args.data).display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let file = args.file.clone();
+    with_db(&args.data, |db| async move {
+        crate::db::backup(&db, &file)
+            .await
+            .map_err(|e| format!("backup failed: {e}"))?;
+        Ok(format!("backup written to {}", file.display()))
+    })
 }

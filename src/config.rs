@@ -28,6 +28,93 @@ pub enum Command {
     Serve(ServeArgs),
     /// Validate all content and report every problem as `file:line: message`.
     Check(CheckArgs),
+    /// Manage local accounts: `user add NAME`, `user passwd NAME` (password on stdin).
+    User(UserArgs),
+    /// Write a consistent copy of the live database to FILE (safe while serving).
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UserArgs {
+    #[command(subcommand)]
+    pub action: UserAction,
+    /// Directory holding the SQLite database.
+    #[arg(long, env = "SNAKEPIT_DATA", default_value = "./data", global = true)]
+    pub data: PathBuf,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserAction {
+    /// Create a local account; the password is read from the first line of stdin.
+    Add { name: String },
+    /// Set a new password (first line of stdin) and end the user's sessions.
+    Passwd { name: String },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Where to write the copy; must not exist yet.
+    pub file: PathBuf,
+    /// Directory holding the SQLite database.
+    #[arg(long, env = "SNAKEPIT_DATA", default_value = "./data")]
+    pub data: PathBuf,
+}
+
+/// How readers are identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// Local accounts with passwords, sign-up and login pages.
+    Local,
+    /// A trusted reverse proxy names the user in a header (SSO setups).
+    Proxy,
+}
+
+/// Whether anyone may create an account on the sign-up page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Signup {
+    Open,
+    Closed,
+}
+
+/// Accounts and sessions (see CONTRACT.md, "Accounts").
+#[derive(Debug, Clone, Args)]
+pub struct AccountArgs {
+    /// `local` accounts with passwords, or `proxy`: trust a header set by an SSO proxy.
+    #[arg(long, env = "SNAKEPIT_AUTH", value_enum, default_value_t = AuthMode::Local)]
+    pub auth: AuthMode,
+    /// Header naming the user in proxy mode.
+    #[arg(
+        long,
+        env = "SNAKEPIT_AUTH_PROXY_HEADER",
+        default_value = "X-Forwarded-User"
+    )]
+    pub auth_proxy_header: String,
+    /// Addresses (CIDR, comma-separated) whose proxy header is believed; from anyone else it is ignored.
+    #[arg(
+        long,
+        env = "SNAKEPIT_AUTH_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = "127.0.0.1/32,::1/128"
+    )]
+    pub auth_trusted_proxies: Vec<String>,
+    /// Whether the sign-up page accepts new accounts (`closed`: only `snakepit user add`).
+    #[arg(long, env = "SNAKEPIT_SIGNUP", value_enum, default_value_t = Signup::Open)]
+    pub signup: Signup,
+    /// How long a session lasts after sign-in, in days.
+    #[arg(long, env = "SNAKEPIT_SESSION_DAYS", default_value_t = 30)]
+    pub session_days: u32,
+}
+
+impl Default for AccountArgs {
+    fn default() -> Self {
+        Self {
+            auth: AuthMode::Local,
+            auth_proxy_header: "X-Forwarded-User".into(),
+            auth_trusted_proxies: vec!["127.0.0.1/32".into(), "::1/128".into()],
+            signup: Signup::Open,
+            session_days: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -42,6 +129,8 @@ pub struct ServeArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+    #[command(flatten)]
+    pub accounts: AccountArgs,
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "SNAKEPIT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -10,11 +10,34 @@ use axum::response::{Html, IntoResponse, Response};
 pub enum Error {
     #[error("not found")]
     NotFound,
+    /// Not found, with a message saying what is missing.
+    #[error("{0}")]
+    NotFoundMessage(String),
     #[error("{0}")]
     BadRequest(String),
     /// A dependency (such as the sandbox) cannot serve this now: 503.
     #[error("{0}")]
     Unavailable(String),
+    /// Not signed in (or the session expired).
+    #[error("sign in first")]
+    Unauthorized,
+    /// A failed login.
+    #[error("wrong username or password")]
+    WrongCredentials,
+    /// Signed in, but the request is refused (e.g. a missing CSRF token).
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Too many attempts; try again after this many seconds.
+    #[error("too many attempts; try again in {0} seconds")]
+    TooManyRequests(u64),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
     #[error("template: {0}")]
     Template(#[from] askama::Error),
     #[error("io: {0}")]
@@ -26,10 +49,16 @@ pub enum Error {
 impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::NotFound | Error::NotFoundMessage(_) => StatusCode::NOT_FOUND,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Template(_) | Error::Io(_) | Error::Internal(_) => {
+            Error::Unauthorized | Error::WrongCredentials => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Template(_) | Error::Io(_) | Error::Internal(_) | Error::Database(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -45,6 +74,17 @@ impl Error {
             "There is no page at this address.".to_string()
         } else {
             self.to_string()
+        }
+    }
+}
+
+impl Error {
+    /// `Retry-After` on 429.
+    fn add_headers(&self, response: &mut Response) {
+        if let Error::TooManyRequests(secs) = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, (*secs).into());
         }
     }
 }
@@ -74,7 +114,9 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let message = self.public_message();
-        error_page(self.status(), &message)
+        let mut response = error_page(self.status(), &message);
+        self.add_headers(&mut response);
+        response
     }
 }
 
@@ -92,6 +134,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
         let message = self.0.public_message();
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
+        let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
+        self.0.add_headers(&mut response);
+        response
     }
 }

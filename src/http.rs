@@ -22,6 +22,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::AppState;
+use crate::accounts::MaybeUser;
 use crate::error::error_page;
 use crate::sandbox::api::Runner;
 
@@ -135,8 +136,24 @@ async fn count_requests(
 }
 
 /// Unknown paths: the 404 page with a search box.
-pub async fn not_found(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    state.site.pages.not_found.respond(&headers)
+pub async fn not_found(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    headers: HeaderMap,
+) -> Response {
+    not_found_page(&state, viewer.as_deref(), &headers)
+}
+
+/// The 404 page, with the reader's account links when signed in.
+pub fn not_found_page(
+    state: &AppState,
+    viewer: Option<&crate::accounts::Viewer>,
+    headers: &HeaderMap,
+) -> Response {
+    match viewer {
+        None => state.site.pages.not_found.respond(headers),
+        Some(v) => crate::personal::common_page(&state.site.pages.not_found, v),
+    }
 }
 
 /// The middleware stack, outermost last: static files, security headers, compression,
@@ -152,6 +169,7 @@ pub fn layers(router: Router, state: &AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. The error has been logged.")))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(api_errors_as_json))
         .layer(CompressionLayer::new())
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -168,4 +186,25 @@ pub fn layers(router: Router, state: &AppState) -> Router {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+}
+
+/// `/api` clients get JSON even from the layers that answer before any handler (413 here).
+async fn api_errors_as_json(request: Request, next: axum::middleware::Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if api && response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request body is too large (at most {BODY_LIMIT} bytes)"),
+        );
+    }
+    response
+}
+
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
 }

@@ -4,21 +4,28 @@
 //! `router()`, wraps it in the middleware stack ([`http::layers`]) and hands every handler
 //! the one [`AppState`]. Content is loaded and rendered once at start-up ([`site::Site`]).
 
+pub mod accounts;
 pub mod articles;
 pub mod assets;
+pub mod bookmarks;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod db;
 pub mod error;
+pub mod extract;
 pub mod http;
 pub mod layout;
+pub mod notes;
+pub mod personal;
 pub mod sandbox;
 pub mod site;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware;
 
 pub use error::{ApiError, Error};
 pub use site::Site;
@@ -30,14 +37,24 @@ pub struct AppState {
     /// The snippet sandbox, or why it is not running.
     pub runner: sandbox::api::Runner,
     pub metrics: Arc<http::Metrics>,
+    /// The SQLite pool (accounts, sessions, bookmarks, notes).
+    pub db: db::Db,
+    pub accounts: Arc<accounts::Accounts>,
 }
 
 impl AppState {
-    pub fn new(site: Site, runner: sandbox::api::Runner) -> Self {
+    pub fn new(
+        site: Site,
+        runner: sandbox::api::Runner,
+        db: db::Db,
+        accounts: accounts::Accounts,
+    ) -> Self {
         Self {
             site: Arc::new(site),
             runner,
             metrics: Arc::default(),
+            db,
+            accounts: Arc::new(accounts),
         }
     }
 }
@@ -48,6 +65,13 @@ pub fn app(state: AppState) -> Router {
         .merge(articles::router())
         .merge(sandbox::api::router())
         .merge(http::router())
-        .fallback(http::not_found);
+        .merge(accounts::router())
+        .merge(bookmarks::router())
+        .merge(notes::router())
+        .fallback(http::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            accounts::authenticate,
+        ));
     http::layers(routes.with_state(state.clone()), &state)
 }

@@ -14,7 +14,21 @@
     clearTimeout(toast.timer);
     toast.timer = setTimeout(function () { el.hidden = true; }, 2500);
   }
-  window.snakepit = { toast: toast };
+  // The signed-in reader's CSRF token (a <meta> only signed-in pages carry), and a fetch
+  // helper that sends it: every state-changing request made as a user needs it.
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : null;
+  }
+  function api(method, url, body) {
+    var headers = { "Accept": "application/json" };
+    var token = csrfToken();
+    if (token) headers["X-CSRF-Token"] = token;
+    var init = { method: method, headers: headers, credentials: "same-origin" };
+    if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    return fetch(url, init);
+  }
+  window.snakepit = { toast: toast, csrfToken: csrfToken, api: api };
 
   // Theme: system preference until the reader picks one; the choice sticks.
   function currentTheme() {
@@ -108,4 +122,51 @@
     }, { rootMargin: "-70px 0px -60% 0px" });
     Object.keys(byId).forEach(function (id) { var h = document.getElementById(id); if (h) observer.observe(h); });
   }
+
+  // Bookmark star: toggle in place instead of reloading the page.
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("form.star-form");
+    if (!form) return;
+    event.preventDefault();
+    var button = form.querySelector(".star-button");
+    var on = button.getAttribute("aria-pressed") !== "true";
+    button.disabled = true;
+    api(on ? "PUT" : "DELETE", "/api/bookmarks/" + encodeURIComponent(button.dataset.slug)).then(function (res) {
+      button.disabled = false;
+      if (!res.ok) { toast("Could not update the bookmark (" + res.status + ")"); return; }
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+      button.querySelector(".star-icon").textContent = on ? "\u2605" : "\u2606";
+      button.querySelector(".star-label").textContent = on ? "Bookmarked" : "Bookmark";
+      form.querySelector('input[name="action"]').value = on ? "remove" : "add";
+      toast(on ? "Bookmarked" : "Bookmark removed");
+    }, function () { button.disabled = false; toast("Could not reach the server"); });
+  });
+
+  // Sections with notes say so beside their heading, linking to the notes.
+  Array.prototype.forEach.call(document.querySelectorAll(".notes-panel .note-group[data-anchor]"), function (group) {
+    var heading = group.dataset.anchor && document.getElementById(group.dataset.anchor);
+    if (!heading || !/^H[2-6]$/.test(heading.tagName)) return;
+    var count = group.querySelectorAll(".note").length;
+    group.id = "notes-on-" + group.dataset.anchor;
+    var badge = document.createElement("a");
+    badge.className = "note-count";
+    badge.href = "#" + group.id;
+    badge.textContent = count === 1 ? "1 note" : count + " notes";
+    heading.appendChild(badge);
+  });
+
+  // The note button beside a heading: with the notes panel on the page, pick that section
+  // in its form and start typing; otherwise the link leads to the note page (or sign-in).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a.note-add");
+    if (!link) return;
+    var form = document.querySelector(".notes-panel form.note-form");
+    if (!form) return;
+    event.preventDefault();
+    var select = form.querySelector('select[name="anchor"]');
+    if (select) select.value = link.dataset.noteAnchor || "";
+    var area = form.querySelector("textarea");
+    form.scrollIntoView({ block: "center" });
+    if (area) area.focus();
+  });
 })();

@@ -8,7 +8,7 @@ use common::{TestApp, attrs, texts};
 
 #[tokio::test]
 async fn home_lists_sections_with_their_articles_in_order() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let res = app.get("/").await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.header("content-type"), "text/html; charset=utf-8");
@@ -38,7 +38,7 @@ async fn home_lists_sections_with_their_articles_in_order() {
 
 #[tokio::test]
 async fn article_has_toc_anchors_breadcrumb_and_pager() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let html = app.get("/articles/first-steps").await.html();
     assert_eq!(texts(&html, "h1"), ["First steps with lists"]);
     // Every heading has an id, and the table of contents links to each one.
@@ -90,7 +90,7 @@ async fn article_has_toc_anchors_breadcrumb_and_pager() {
 
 #[tokio::test]
 async fn pager_crosses_sections_in_reading_order() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let html = app.get("/articles/second-look").await.html();
     assert_eq!(
         attrs(&html, ".pager-prev", "href"),
@@ -103,7 +103,7 @@ async fn pager_crosses_sections_in_reading_order() {
 
 #[tokio::test]
 async fn code_is_highlighted_and_snippets_are_marked() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let html = app.get("/articles/first-steps").await.html();
     assert_eq!(attrs(&html, "figure.snippet", "id"), ["snippet-0"]);
     assert!(
@@ -141,7 +141,7 @@ async fn code_is_highlighted_and_snippets_are_marked() {
 
 #[tokio::test]
 async fn old_slugs_redirect_permanently() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let res = app.get("/articles/lists-101").await;
     assert_eq!(res.status, StatusCode::PERMANENT_REDIRECT);
     assert_eq!(res.header("location"), "/articles/first-steps");
@@ -149,7 +149,7 @@ async fn old_slugs_redirect_permanently() {
 
 #[tokio::test]
 async fn unknown_pages_get_a_404_with_a_search_box() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     for path in ["/articles/nope", "/no/such/page", "/articles/"] {
         let res = app.get(path).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND, "{path}");
@@ -165,7 +165,7 @@ async fn unknown_pages_get_a_404_with_a_search_box() {
 
 #[tokio::test]
 async fn every_response_carries_security_headers() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     for path in [
         "/",
         "/articles/first-steps",
@@ -192,7 +192,7 @@ async fn every_response_carries_security_headers() {
 
 #[tokio::test]
 async fn pages_have_no_inline_script_or_style() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let html = app.get("/articles/first-steps").await.html();
     let scripts = scraper::Selector::parse("script").unwrap();
     for s in html.select(&scripts) {
@@ -205,7 +205,7 @@ async fn pages_have_no_inline_script_or_style() {
 
 #[tokio::test]
 async fn pages_revalidate_with_etags() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let first = app.get("/articles/first-steps").await;
     let etag = first.header("etag").to_string();
     assert!(etag.starts_with('"'), "{etag}");
@@ -222,7 +222,7 @@ async fn pages_revalidate_with_etags() {
 
 #[tokio::test]
 async fn static_files_are_fingerprinted_cached_and_compressed() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let html = app.get("/").await.html();
     let css = attrs(&html, "link[rel=stylesheet]", "href").remove(0);
     assert!(css.starts_with("/static/app.css?v="), "{css}");
@@ -251,7 +251,7 @@ async fn static_files_are_fingerprinted_cached_and_compressed() {
 
 #[tokio::test]
 async fn html_pages_are_compressed_on_request() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let req = Request::get("/")
         .header("accept-encoding", "br")
         .body(Body::empty())
@@ -276,7 +276,7 @@ async fn healthz_reports_ready_once_the_sandbox_is_warm() {
 
 #[tokio::test]
 async fn healthz_is_503_when_snippets_cannot_run() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let res = app.get("/healthz").await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
@@ -286,7 +286,7 @@ async fn healthz_is_503_when_snippets_cannot_run() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let big = vec![b'x'; snakepit::http::BODY_LIMIT + 1];
     let req = Request::post("/healthz")
         .header("content-length", big.len())
@@ -297,12 +297,25 @@ async fn oversized_bodies_are_refused() {
 
 #[tokio::test]
 async fn openapi_describes_every_api_route() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let res = app.get("/api/openapi.json").await;
     assert_eq!(res.status, StatusCode::OK);
     let doc: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/run", "/healthz", "/metrics"] {
+    for path in [
+        "/api/run",
+        "/healthz",
+        "/metrics",
+        "/api/signup",
+        "/api/login",
+        "/api/logout",
+        "/api/me",
+        "/api/bookmarks",
+        "/api/bookmarks/{slug}",
+        "/api/notes",
+        "/api/notes/{id}",
+        "/api/export",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is undocumented");
     }
 }

@@ -172,7 +172,7 @@ async fn bad_requests_get_clear_errors() {
 
 #[tokio::test]
 async fn without_a_sandbox_runs_get_503_with_the_reason() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let res = app.request(run_request("print(1)", true)).await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(!res.header("retry-after").is_empty());
@@ -280,7 +280,7 @@ async fn the_run_form_works_without_javascript() {
 
 #[tokio::test]
 async fn article_snippets_have_a_run_button_that_posts_their_code() {
-    let app = TestApp::new();
+    let app = TestApp::new().await;
     let html = app.get("/articles/first-steps").await.html();
     assert_eq!(
         common::attrs(&html, "figure.snippet form.run-form", "action"),

@@ -13,8 +13,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use crate::AppState;
+use crate::accounts::MaybeUser;
 use crate::content::{Article, Heading, Library, Section};
 use crate::layout::{CachedPage, Layout};
+use crate::personal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -22,23 +24,39 @@ pub fn router() -> Router<AppState> {
         .route("/articles/{slug}", get(show_article))
 }
 
-async fn show_home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    state.site.pages.home.respond(&headers)
+async fn show_home(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    headers: HeaderMap,
+) -> Response {
+    match viewer {
+        None => state.site.pages.home.respond(&headers),
+        Some(v) => personal::common_page(&state.site.pages.home, &v),
+    }
 }
 
 async fn show_article(
     State(state): State<AppState>,
     Path(slug): Path<String>,
+    MaybeUser(viewer): MaybeUser,
     headers: HeaderMap,
 ) -> Response {
     let site = &state.site;
-    if let Some(page) = site.pages.articles.get(&slug) {
-        return page.respond(&headers);
+    if let (Some(page), Some(article)) =
+        (site.pages.articles.get(&slug), site.library.article(&slug))
+    {
+        return match viewer {
+            None => page.respond(&headers),
+            Some(v) => {
+                personal::article_page(&state.db, &state.accounts.snapshots, page, article, &v)
+                    .await
+            }
+        };
     }
     if let Some(target) = site.library.alias_target(&slug) {
         return Redirect::permanent(&format!("/articles/{}", target.slug)).into_response();
     }
-    site.pages.not_found.respond(&headers)
+    crate::http::not_found_page(&state, viewer.as_deref(), &headers)
 }
 
 /// The pre-rendered pages.
@@ -50,17 +68,24 @@ pub struct Pages {
 
 impl Pages {
     pub fn render(library: &Library, layout: &Layout) -> Result<Self, askama::Error> {
+        let common = |slot: &str, out: &mut String| personal::fill_common(slot, None, out);
         let home = HomePage::new(library, layout).render()?;
         let mut articles = HashMap::with_capacity(library.articles.len());
         for article in &library.articles {
             let html = ArticlePage::new(library, layout, article).render()?;
-            articles.insert(article.slug.clone(), CachedPage::new(html, StatusCode::OK));
+            let html = crate::notes::add_note_buttons(&html, &article.slug, &article.headings);
+            let page = CachedPage::with_slots(
+                html,
+                StatusCode::OK,
+                personal::fill_article_anonymous(article),
+            );
+            articles.insert(article.slug.clone(), page);
         }
         let not_found = NotFoundPage { layout, library }.render()?;
         Ok(Self {
-            home: CachedPage::new(home, StatusCode::OK),
+            home: CachedPage::with_slots(home, StatusCode::OK, common),
             articles,
-            not_found: CachedPage::new(not_found, StatusCode::NOT_FOUND),
+            not_found: CachedPage::with_slots(not_found, StatusCode::NOT_FOUND, common),
         })
     }
 }

@@ -6,12 +6,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
+use crate::accounts::MaybeUser;
 use askama::Template;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream;
@@ -207,6 +208,7 @@ struct RunPage<'a> {
 async fn run_form(
     State(state): State<AppState>,
     client: ClientKey,
+    MaybeUser(viewer): MaybeUser,
     headers: HeaderMap,
     Form(form): Form<RunForm>,
 ) -> Result<Response, Error> {
@@ -233,7 +235,7 @@ async fn run_form(
         outcome: &outcome,
         back,
     };
-    Ok(Html(page.render()?).into_response())
+    Ok(crate::personal::render_page(&page, viewer.as_deref()))
 }
 
 /// Prometheus text format.

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder};
+use snakepit::accounts::{Accounts, AccountsConfig};
 use snakepit::config::SiteArgs;
 use snakepit::sandbox::api::Runner;
 use snakepit::{AppState, Site, app};
@@ -138,14 +139,19 @@ impl Drop for Browser {
     }
 }
 
-/// Serves the app for `args` on a fresh loopback port; returns its base URL.
+/// Serves the app for `args` on a fresh loopback port (with a fresh database); returns its base URL.
 pub async fn serve(args: SiteArgs, runner: Runner) -> String {
     let site = Site::build(&args).expect("site builds");
+    let data = tempfile::tempdir().expect("a data directory").keep();
+    let db = snakepit::db::open(&data).await.expect("database opens");
+    let accounts = Accounts::new(AccountsConfig::default(), &db)
+        .await
+        .expect("accounts start");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = app(AppState::new(site, runner))
+    let app = app(AppState::new(site, runner, db, accounts))
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move {
         axum::serve(listener, app).await.expect("server runs");

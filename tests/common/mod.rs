@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
+use snakepit::accounts::{Accounts, AccountsConfig};
 use snakepit::config::SiteArgs;
 use snakepit::sandbox::api::Runner;
 use snakepit::sandbox::{Limits, Sandbox, SandboxConfig};
@@ -69,33 +70,63 @@ pub async fn start_sandbox(workers: usize, limits: Limits) -> (Sandbox, tempfile
     (sandbox, scratch)
 }
 
+/// The accounts configuration `serve` uses for the fixture site (https base URL: Secure cookies).
+pub fn default_accounts() -> AccountsConfig {
+    let args = snakepit::config::AccountArgs::default();
+    AccountsConfig::from_args(&args, fixture_args().base_url()).expect("valid defaults")
+}
+
+/// The app's state over the fixture site and a fresh database in a temporary directory.
+pub async fn test_state(config: AccountsConfig, runner: Runner) -> (AppState, tempfile::TempDir) {
+    let site = Site::build(&fixture_args()).expect("fixture site builds");
+    let data = tempfile::tempdir().expect("a data directory");
+    let db = snakepit::db::open(data.path())
+        .await
+        .expect("database opens");
+    let accounts = Accounts::new(config, &db).await.expect("accounts start");
+    (AppState::new(site, runner, db, accounts), data)
+}
+
 pub struct TestApp {
     pub router: axum::Router,
     pub sandbox: Option<Sandbox>,
+    pub state: AppState,
+    pub data: tempfile::TempDir,
     _scratch: Option<tempfile::TempDir>,
 }
 
 impl TestApp {
-    /// The fixture site without a sandbox (runs answer 503).
-    pub fn new() -> Self {
-        let site = Site::build(&fixture_args()).expect("fixture site builds");
+    /// The fixture site without a sandbox (runs answer 503), with a fresh database.
+    pub async fn new() -> Self {
+        Self::with_config(default_accounts()).await
+    }
+
+    /// Like [`TestApp::new`], with other accounts settings.
+    pub async fn with_config(config: AccountsConfig) -> Self {
         let runner = Runner::Unavailable("no sandbox in this test".into());
-        Self {
-            router: app(AppState::new(site, runner)),
-            sandbox: None,
-            _scratch: None,
-        }
+        Self::build(config, runner, None, None).await
     }
 
     /// The fixture site with a real sandbox pool.
     pub async fn with_sandbox(workers: usize, limits: Limits) -> Self {
-        let site = Site::build(&fixture_args()).expect("fixture site builds");
         let (sandbox, scratch) = start_sandbox(workers, limits).await;
-        let router = app(AppState::new(site, Runner::Ready(sandbox.clone())));
+        let runner = Runner::Ready(sandbox.clone());
+        Self::build(default_accounts(), runner, Some(sandbox), Some(scratch)).await
+    }
+
+    async fn build(
+        config: AccountsConfig,
+        runner: Runner,
+        sandbox: Option<Sandbox>,
+        scratch: Option<tempfile::TempDir>,
+    ) -> Self {
+        let (state, data) = test_state(config, runner).await;
         Self {
-            router,
-            sandbox: Some(sandbox),
-            _scratch: Some(scratch),
+            router: app(state.clone()),
+            sandbox,
+            state,
+            data,
+            _scratch: scratch,
         }
     }
 

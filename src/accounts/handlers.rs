@@ -1,0 +1,392 @@
+//! Sign-up, login, logout and `/api/me`: the HTML forms and the JSON API share one flow.
+
+use std::net::{IpAddr, SocketAddr};
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiUser, Auth, MaybeUser, User, Viewer, password, session};
+use crate::extract::ApiJson;
+use crate::layout::Layout;
+use crate::{ApiError, AppState, Error, personal};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(show_login).post(submit_login))
+        .route("/signup", get(show_signup).post(submit_signup))
+        .route("/logout", post(submit_logout))
+        .route("/api/login", post(api_login))
+        .route("/api/signup", post(api_signup))
+        .route("/api/logout", post(api_logout))
+        .route("/api/me", get(api_me))
+}
+
+/// The client's address as the listener saw it (`None` when driven without a socket, as in tests).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// What `/api/login`, `/api/signup` and `/api/me` answer.
+#[derive(Debug, Serialize)]
+pub struct Me {
+    pub username: String,
+    pub csrf_token: String,
+}
+
+/// A started session: its cookie and who it is for.
+struct Started {
+    viewer: Viewer,
+    token: String,
+}
+
+fn ip_key(ip: Option<IpAddr>) -> String {
+    ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
+}
+
+fn local_only(state: &AppState) -> Result<(), Error> {
+    if state.accounts.is_proxy() {
+        return Err(Error::BadRequest(
+            "accounts are managed by the sign-in proxy here".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn start_session(state: &AppState, user_id: i64, username: String) -> Result<Started, Error> {
+    let ttl = state.accounts.config.session_ttl.as_secs() as i64;
+    let (token, csrf_token) = session::create(&state.db, user_id, ttl).await?;
+    Ok(Started {
+        viewer: Viewer {
+            user_id,
+            username,
+            csrf_token,
+        },
+        token,
+    })
+}
+
+async fn login(state: &AppState, ip: Option<IpAddr>, creds: Credentials) -> Result<Started, Error> {
+    local_only(state)?;
+    let accounts = &state.accounts;
+    let user_key = creds.username.trim().to_lowercase();
+    let ip_key = ip_key(ip);
+    accounts
+        .login_by_user
+        .check(&user_key)
+        .map_err(Error::TooManyRequests)?;
+    accounts
+        .login_by_ip
+        .check(&ip_key)
+        .map_err(Error::TooManyRequests)?;
+    let found = if creds.username.len() <= session::USERNAME_MAX {
+        session::find_login(&state.db, creds.username.trim()).await?
+    } else {
+        None
+    };
+    let hash = found.as_ref().and_then(|(_, _, h)| h.clone());
+    let ok = password::verify(creds.password, hash).await;
+    match found {
+        Some((user_id, username, _)) if ok => {
+            accounts.login_by_user.reset(&user_key);
+            start_session(state, user_id, username).await
+        }
+        _ => {
+            accounts.login_by_user.hit(&user_key);
+            accounts.login_by_ip.hit(&ip_key);
+            tracing::info!(username = %user_key, ip = %ip_key, "failed login");
+            Err(Error::WrongCredentials)
+        }
+    }
+}
+
+async fn signup(
+    state: &AppState,
+    ip: Option<IpAddr>,
+    creds: Credentials,
+) -> Result<Started, Error> {
+    local_only(state)?;
+    if !state.accounts.config.signup_open {
+        return Err(Error::Forbidden(
+            "sign-up is closed here; an administrator can add you with `snakepit user add`".into(),
+        ));
+    }
+    let username = creds.username.trim().to_string();
+    session::validate_username(&username)?;
+    password::validate(&creds.password)?;
+    let ip_key = ip_key(ip);
+    state
+        .accounts
+        .signup_by_ip
+        .check(&ip_key)
+        .map_err(Error::TooManyRequests)?;
+    let hash = password::hash(creds.password).await?;
+    let user_id = session::create_user(&state.db, &username, &hash).await?;
+    state.accounts.signup_by_ip.hit(&ip_key);
+    tracing::info!(%username, "account created");
+    start_session(state, user_id, username).await
+}
+
+fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.accounts.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let value = format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        session::SESSION_COOKIE
+    );
+    HeaderValue::from_str(&value).expect("tokens are hex")
+}
+
+fn with_session(state: &AppState, started: &Started, response: impl IntoResponse) -> Response {
+    let cookie = session_cookie(
+        state,
+        &started.token,
+        state.accounts.config.session_ttl.as_secs(),
+    );
+    (
+        [
+            (header::SET_COOKIE, cookie),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        response,
+    )
+        .into_response()
+}
+
+async fn end_session(state: &AppState, auth: &Auth) -> Result<Response, Error> {
+    if let Some(hash) = &auth.token_hash {
+        session::delete(&state.db, hash).await?;
+        state.accounts.forget_session(hash);
+    }
+    let cookie = session_cookie(state, "", 0);
+    Ok(([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response())
+}
+
+async fn api_login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(creds): ApiJson<Credentials>,
+) -> Result<Response, ApiError> {
+    let started = login(&state, ip, creds).await?;
+    let me = Me {
+        username: started.viewer.username.clone(),
+        csrf_token: started.viewer.csrf_token.clone(),
+    };
+    Ok(with_session(&state, &started, Json(me)))
+}
+
+async fn api_signup(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(creds): ApiJson<Credentials>,
+) -> Result<Response, ApiError> {
+    let started = signup(&state, ip, creds).await?;
+    let me = Me {
+        username: started.viewer.username.clone(),
+        csrf_token: started.viewer.csrf_token.clone(),
+    };
+    Ok(with_session(
+        &state,
+        &started,
+        (StatusCode::CREATED, Json(me)),
+    ))
+}
+
+async fn api_logout(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Extension(auth): Extension<Auth>,
+) -> Result<Response, ApiError> {
+    Ok(end_session(&state, &auth).await?)
+}
+
+async fn api_me(MaybeUser(viewer): MaybeUser) -> Result<Json<Me>, ApiError> {
+    let v = viewer.ok_or(Error::Unauthorized)?;
+    Ok(Json(Me {
+        username: v.username.clone(),
+        csrf_token: v.csrf_token.clone(),
+    }))
+}
+
+// ---- HTML forms ----
+
+#[derive(Template)]
+#[template(path = "accounts/form.html")]
+pub struct AccountFormPage<'a> {
+    pub layout: &'a Layout,
+    pub signup: bool,
+    pub signup_open: bool,
+    pub proxy: bool,
+    pub error: Option<String>,
+    pub username: String,
+    pub next: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccountForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Only same-site paths: never `//evil.example` or an absolute URL.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+fn form_page(
+    state: &AppState,
+    viewer: Option<&Viewer>,
+    signup: bool,
+    error: Option<&Error>,
+    username: String,
+    next: String,
+) -> Response {
+    let page = AccountFormPage {
+        layout: &state.site.layout,
+        signup,
+        signup_open: state.accounts.config.signup_open,
+        proxy: state.accounts.is_proxy(),
+        error: error.map(|e| e.to_string()),
+        username,
+        next,
+    };
+    let status = error.map_or(StatusCode::OK, Error::status);
+    let mut response = personal::render_page(&page, viewer);
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = status;
+    }
+    if let Some(Error::TooManyRequests(secs)) = error {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, (*secs).into());
+    }
+    response
+}
+
+async fn show_login(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    form_page(
+        &state,
+        viewer.as_deref(),
+        false,
+        None,
+        String::new(),
+        safe_next(q.next.as_deref()),
+    )
+}
+
+async fn show_signup(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    form_page(
+        &state,
+        viewer.as_deref(),
+        true,
+        None,
+        String::new(),
+        safe_next(q.next.as_deref()),
+    )
+}
+
+async fn submit_login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    let username = form.username.clone();
+    match login(
+        &state,
+        ip,
+        Credentials {
+            username: form.username,
+            password: form.password,
+        },
+    )
+    .await
+    {
+        Ok(started) => with_session(&state, &started, Redirect::to(&next)),
+        Err(e) => form_page(&state, None, false, Some(&e), username, next),
+    }
+}
+
+async fn submit_signup(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    let username = form.username.clone();
+    match signup(
+        &state,
+        ip,
+        Credentials {
+            username: form.username,
+            password: form.password,
+        },
+    )
+    .await
+    {
+        Ok(started) => with_session(&state, &started, Redirect::to(&next)),
+        Err(e) => form_page(&state, None, true, Some(&e), username, next),
+    }
+}
+
+async fn submit_logout(
+    State(state): State<AppState>,
+    _user: User,
+    Extension(auth): Extension<Auth>,
+) -> Result<Response, Error> {
+    let ended = end_session(&state, &auth).await?;
+    let (parts, _) = ended.into_parts();
+    let mut response = Redirect::to("/").into_response();
+    if let Some(cookie) = parts.headers.get(header::SET_COOKIE) {
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, cookie.clone());
+    }
+    Ok(response)
+}
