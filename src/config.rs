@@ -204,6 +204,12 @@ pub struct SandboxArgs {
     /// Largest program accepted, in KiB.
     #[arg(long, env = "SNAKEPIT_RUN_CODE_KIB", default_value_t = 64)]
     pub run_code_kib: usize,
+    /// Disk space all of a run's files may take together, in MiB.
+    #[arg(long, env = "SNAKEPIT_RUN_DISK_MIB", default_value_t = 64)]
+    pub run_disk_mib: u64,
+    /// Files and directories a run may create.
+    #[arg(long, env = "SNAKEPIT_RUN_FILES", default_value_t = 1000)]
+    pub run_files: u64,
 }
 
 impl SandboxArgs {
@@ -224,6 +230,8 @@ impl SandboxArgs {
                 open_files: self.run_open_files,
                 output_bytes: self.run_output_kib << 10,
                 code_bytes: self.run_code_kib << 10,
+                disk_bytes: self.run_disk_mib << 20,
+                files: self.run_files,
             },
             insecure: self.insecure_sandbox,
             ..crate::sandbox::SandboxConfig::default()

@@ -83,7 +83,10 @@ fn confine_and_exec(spec: &HelperSpec) -> Result<std::convert::Infallible, Strin
     // Prepare every allocation-needing value up front.
     let argv = [
         cstring(spec.python.as_os_str().as_bytes())?,
+        // Isolated, no site-packages (standard library only; runner.py adds
+        // the builtins `site` would), unbuffered so output streams live.
         cstring(b"-I")?,
+        cstring(b"-S")?,
         cstring(b"-u")?,
         cstring(spec.runner.as_os_str().as_bytes())?,
     ];
@@ -113,6 +116,10 @@ fn confine_and_exec(spec: &HelperSpec) -> Result<std::convert::Infallible, Strin
     }
     std::env::set_current_dir(&spec.workdir)
         .map_err(|e| format!("chdir {}: {e}", spec.workdir.display()))?;
+
+    // Should memory run out anyway, the kernel's OOM killer picks a run
+    // first, not the server or the database.
+    let _ = std::fs::write("/proc/self/oom_score_adj", "1000");
 
     let is_root = unsafe { libc::geteuid() } == 0;
     let nproc = if is_root && spec.uid.is_some() {
@@ -156,7 +163,7 @@ fn confine_and_exec(spec: &HelperSpec) -> Result<std::convert::Infallible, Strin
     report.no_new_privs = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } == 0;
 
     apply_landlock(spec, &mut report);
-    match seccomp::install(spec.server_pid) {
+    match seccomp::install(spec.server_pid, report.uid.is_none()) {
         Ok(()) => report.seccomp = true,
         Err(e) => report.problems.push(format!("seccomp: {e}")),
     }

@@ -14,10 +14,13 @@
 
 pub mod api;
 mod helper;
+mod metrics;
 mod pool;
 pub mod python;
 mod seccomp;
+mod setup;
 mod utf8;
+mod watchdog;
 mod worker;
 
 use std::fmt;
@@ -28,7 +31,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use helper::{HELPER_ARG, helper_main};
-pub use pool::Metrics;
+pub use metrics::Metrics;
 
 /// The resource policy of one run. Defaults suit teaching snippets: enough
 /// for `ProcessPoolExecutor(4)` (about 20 tasks), far too little for abuse.
@@ -38,12 +41,17 @@ pub struct Limits {
     pub wall: Duration,
     /// CPU time per process (RLIMIT_CPU; whole seconds, rounded up).
     pub cpu: Duration,
-    /// Address space per process (RLIMIT_AS).
+    /// Address space per process (RLIMIT_AS), and memory (PSS) of all the
+    /// run's processes together (watchdog).
     pub memory_bytes: u64,
     /// Tasks (processes and threads) of the run (RLIMIT_NPROC).
     pub processes: u64,
     /// Largest file the run may write (RLIMIT_FSIZE).
     pub file_size_bytes: u64,
+    /// All files of the run's scratch directory together (watchdog).
+    pub disk_bytes: u64,
+    /// Files and directories in the scratch directory (watchdog).
+    pub files: u64,
     /// Open file descriptors per process (RLIMIT_NOFILE).
     pub open_files: u64,
     /// stdout plus stderr kept and streamed; beyond it the run is killed.
@@ -60,6 +68,8 @@ impl Default for Limits {
             memory_bytes: 256 << 20,
             processes: 64,
             file_size_bytes: 16 << 20,
+            disk_bytes: 64 << 20,
+            files: 1000,
             open_files: 256,
             output_bytes: 1 << 20,
             code_bytes: 64 << 10,
@@ -195,6 +205,10 @@ pub struct RunOutcome {
     pub timed_out: bool,
     pub truncated: bool,
     pub duration_ms: u64,
+    /// Which limit ended the run early, if any: "wall", "output", "memory",
+    /// "disk", "cpu".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub killed_by: Option<String>,
 }
 
 /// Why a run did not happen; each maps to one HTTP answer.
@@ -285,5 +299,62 @@ impl Sandbox {
     /// The configuration in use (limits for documentation pages, etc.).
     pub fn config(&self) -> &SandboxConfig {
         &self.inner.cfg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_display_and_minimum() {
+        let mut l = Layers {
+            landlock_abi: 6,
+            landlock_fs: true,
+            landlock_net: true,
+            landlock_scope: true,
+            seccomp: true,
+            rlimits: true,
+            process_group: true,
+            no_new_privs: true,
+            uid_base: None,
+        };
+        assert!(l.meets_minimum());
+        assert_eq!(
+            l.to_string(),
+            "landlock ABI 6 (fs, tcp, signals, abstract sockets), seccomp, rlimits, \
+             process group, no_new_privs"
+        );
+        l.landlock_fs = false;
+        assert!(!l.meets_minimum());
+        assert_eq!(Layers::default().to_string(), "none");
+    }
+
+    #[test]
+    fn outcome_serializes_as_the_api_contract() {
+        let o = RunOutcome {
+            stdout: "hi\n".into(),
+            exit_code: Some(0),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&o).expect("json");
+        let keys: Vec<&str> = v
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "duration_ms",
+                "exit_code",
+                "signal",
+                "stderr",
+                "stdout",
+                "timed_out",
+                "truncated"
+            ]
+        );
     }
 }

@@ -1,81 +1,25 @@
 //! The pool: warm workers, a bounded queue with per-client fairness, the
-//! background refill, metrics, start-up probing and shutdown.
+//! background refill, metrics and shutdown.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::metrics::{BUCKETS, Metrics};
+use super::setup::{
+    check_reachable_by_others, layers_of, prepare_scratch_root, probe_python, remove_stale_scratch,
+    self_test, write_runner,
+};
 use super::worker::{Worker, WorkerEnv, remove_tree};
 use super::{Layers, Output, RunError, RunOutcome, RunRequest, SandboxConfig, SandboxError};
 
-const RUNNER_PY: &str = include_str!("runner.py");
-/// Upper bounds (seconds) of the run-duration histogram buckets.
-const BUCKETS: [f64; 10] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-
-/// Counters for `/metrics`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Metrics {
-    /// Runs that reached a worker and finished.
-    pub runs: u64,
-    pub timeouts: u64,
-    pub truncated: u64,
-    /// Runs answered `Busy`.
-    pub rejections: u64,
-    /// Runs answered `TooLarge`.
-    pub too_large: u64,
-    /// Runs that failed inside the sandbox machinery.
-    pub errors: u64,
-    pub duration_seconds_sum: f64,
-    /// (upper bound in seconds, cumulative count), Prometheus style.
-    pub duration_buckets: Vec<(f64, u64)>,
-    pub pool_size: usize,
-    pub idle_workers: usize,
-    pub running: usize,
-    pub queued: usize,
-}
-
-impl Metrics {
-    /// Prometheus text exposition, metric names prefixed `snakepit_sandbox_`.
-    pub fn to_prometheus(&self) -> String {
-        let mut s = String::new();
-        let counters = [
-            ("runs_total", self.runs),
-            ("timeouts_total", self.timeouts),
-            ("truncated_total", self.truncated),
-            ("rejections_total", self.rejections),
-            ("too_large_total", self.too_large),
-            ("errors_total", self.errors),
-        ];
-        for (name, v) in counters {
-            s += &format!("# TYPE snakepit_sandbox_{name} counter\nsnakepit_sandbox_{name} {v}\n");
-        }
-        for (name, v) in [
-            ("pool_size", self.pool_size),
-            ("idle_workers", self.idle_workers),
-            ("running", self.running),
-            ("queued", self.queued),
-        ] {
-            s += &format!("# TYPE snakepit_sandbox_{name} gauge\nsnakepit_sandbox_{name} {v}\n");
-        }
-        s += "# TYPE snakepit_sandbox_run_duration_seconds histogram\n";
-        for (le, n) in &self.duration_buckets {
-            s += &format!("snakepit_sandbox_run_duration_seconds_bucket{{le=\"{le}\"}} {n}\n");
-        }
-        s += &format!(
-            "snakepit_sandbox_run_duration_seconds_bucket{{le=\"+Inf\"}} {}\n\
-             snakepit_sandbox_run_duration_seconds_sum {}\n\
-             snakepit_sandbox_run_duration_seconds_count {}\n",
-            self.runs, self.duration_seconds_sum, self.runs
-        );
-        s
-    }
-}
+/// Consecutive failed worker starts (about 20 s with the back-off) after
+/// which the pool counts as broken.
+const BROKEN_AFTER: usize = 8;
 
 struct Job {
     req: RunRequest,
@@ -85,7 +29,7 @@ struct Job {
 
 #[derive(Default)]
 struct State {
-    idle: Vec<Worker>,
+    idle: VecDeque<Worker>,
     /// Waiting jobs per client.
     queues: HashMap<String, VecDeque<Job>>,
     /// Runs in progress per client.
@@ -96,6 +40,11 @@ struct State {
     queued: usize,
     running_total: usize,
     filled_slots: HashSet<usize>,
+    /// Worker starts that failed in a row, and the last reason: past
+    /// [`BROKEN_AFTER`] the pool answers `Unavailable` instead of queueing
+    /// runs that no worker would ever take.
+    start_failures: usize,
+    last_failure: String,
     metrics: Metrics,
 }
 
@@ -106,6 +55,9 @@ pub(crate) struct Inner {
     state: Mutex<State>,
     next_id: AtomicU64,
     closing: AtomicBool,
+    /// Worker slots with a process or scratch directory that may exist
+    /// (starting, idle, running or being cleaned up): shutdown waits for 0.
+    alive: AtomicUsize,
 }
 
 impl Inner {
@@ -120,9 +72,24 @@ impl Inner {
         }
         let is_root = unsafe { libc::geteuid() } == 0;
         let scratch_root = prepare_scratch_root(&cfg.scratch_root, is_root)?;
-        let runner = scratch_root.join(".runner").join("runner.py");
+        remove_stale_scratch(&scratch_root).await;
+        // Names carry our pid: `serve` and `check` may share a data directory.
+        let pid = std::process::id();
+        let runner = scratch_root
+            .join(format!(".runner-{pid}"))
+            .join("runner.py");
         write_runner(&runner)?;
         let (python, read_only) = probe_python(&cfg.python).await?;
+        if is_root {
+            check_reachable_by_others(&python).map_err(|msg| SandboxError::Python {
+                python: python.display().to_string(),
+                msg: format!(
+                    "{msg}: the sandboxed runs (which get unprivileged uids) could not \
+                     execute it; choose an interpreter outside private directories, \
+                     e.g. /usr/bin/python3"
+                ),
+            })?;
+        }
         // Orphans of a run (a daemonised child) are re-parented to us, so we
         // can reap them even when the server is PID 1 in a container; and
         // nobody may read our environment through /proc or ptrace us.
@@ -143,32 +110,28 @@ impl Inner {
             uid_base: is_root.then_some(cfg.uid_base),
             server_pid: std::process::id() as i32,
         };
-        let mut probe = Worker::spawn(&env, 0, 0)
+        let probe = Worker::spawn(&env, 0, 0)
             .await
             .map_err(|e| SandboxError::SelfTest(format!("starting a worker: {e}")))?;
-        let r = &probe.report;
-        let layers = Layers {
-            landlock_abi: r.landlock_abi,
-            landlock_fs: r.landlock_fs,
-            landlock_net: r.landlock_net,
-            landlock_scope: r.landlock_scope,
-            seccomp: r.seccomp && super::seccomp::available(),
-            rlimits: r.rlimits,
-            process_group: r.process_group,
-            no_new_privs: r.no_new_privs,
-            uid_base: r.uid.map(|_| cfg.uid_base),
-        };
-        let problems = r.problems.join("; ");
+        let layers = layers_of(&probe.report, cfg.uid_base);
+        let problems = probe.report.problems.join("; ");
         if !layers.meets_minimum() && !cfg.insecure {
             probe.destroy().await;
             return Err(SandboxError::Insecure { layers, problems });
+        }
+        if !is_root {
+            tracing::warn!(
+                "sandbox: the server is not root, so runs share its uid: the process \
+                 budget is shared and chmod/chown are denied to snippets; start it as \
+                 root (the default in Docker) to give every run its own uid"
+            );
         }
         if layers.meets_minimum() {
             tracing::info!(%layers, "sandbox layers in force");
         } else {
             tracing::warn!(%layers, problems, "INSECURE sandbox: minimum layers missing");
         }
-        self_test(&mut probe, &cfg).await?;
+        self_test(probe, &cfg).await?;
         let inner = Arc::new(Inner {
             cfg,
             layers,
@@ -176,6 +139,7 @@ impl Inner {
             state: Mutex::new(State::default()),
             next_id: AtomicU64::new(1),
             closing: AtomicBool::new(false),
+            alive: AtomicUsize::new(0),
         });
         inner.lock().metrics.pool_size = inner.cfg.workers;
         for slot in 0..inner.cfg.workers {
@@ -185,39 +149,75 @@ impl Inner {
     }
 
     pub(crate) fn is_ready(&self) -> bool {
-        self.lock().filled_slots.len() >= self.cfg.workers
+        let st = self.lock();
+        st.filled_slots.len() >= self.cfg.workers && st.start_failures < BROKEN_AFTER
     }
 
     /// Starts a fresh worker for `slot` in the background, retrying with
     /// back-off (a transient failure must not shrink the pool for good).
     fn refill(self: Arc<Self>, slot: usize) {
+        self.alive.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             while !self.closing.load(Ordering::SeqCst) {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 match Worker::spawn(&self.env, slot, id).await {
                     Ok(w) => {
-                        if !w.report.seccomp && !self.cfg.insecure {
-                            tracing::error!("worker lost its seccomp layer; not used");
+                        let layers = layers_of(&w.report, self.cfg.uid_base);
+                        if !layers.meets_minimum() && !self.cfg.insecure {
+                            // Every worker is checked, not just the first one.
+                            tracing::error!(%layers, "sandbox worker below the minimum; not used");
+                            self.note_start_failure(format!("worker confined only by {layers}"));
                             w.destroy().await;
                         } else if self.closing.load(Ordering::SeqCst) {
                             w.destroy().await;
-                            return;
+                            break;
                         } else {
                             let mut st = self.lock();
-                            st.idle.push(w);
+                            st.idle.push_back(w);
                             st.filled_slots.insert(slot);
+                            st.start_failures = 0;
                             drop(st);
                             self.dispatch();
                             return;
                         }
                     }
-                    Err(e) => tracing::warn!(slot, "sandbox worker failed to start: {e}"),
+                    Err(e) => {
+                        tracing::warn!(slot, "sandbox worker failed to start: {e}");
+                        self.note_start_failure(e);
+                    }
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
+            self.alive.fetch_sub(1, Ordering::SeqCst);
         });
+    }
+
+    /// Counts a failed start; once the pool is broken, waiting runs are
+    /// answered instead of being left to wait for ever.
+    fn note_start_failure(&self, e: String) {
+        let jobs: Vec<Job> = {
+            let mut st = self.lock();
+            st.start_failures += 1;
+            st.last_failure = e;
+            if st.start_failures < BROKEN_AFTER || !st.idle.is_empty() {
+                return;
+            }
+            st.queued = 0;
+            st.queues.drain().flat_map(|(_, q)| q).collect()
+        };
+        for job in jobs {
+            let _ = job.reply.send(Err(self.broken_error()));
+        }
+    }
+
+    fn broken_error(&self) -> RunError {
+        let st = self.lock();
+        RunError::Unavailable(format!(
+            "sandbox workers fail to start: {}",
+            st.last_failure
+        ))
     }
 
     pub(crate) async fn run(
@@ -236,6 +236,10 @@ impl Inner {
         let (tx, rx) = oneshot::channel();
         {
             let mut st = self.lock();
+            if st.start_failures >= BROKEN_AFTER && st.idle.is_empty() {
+                drop(st);
+                return Err(self.broken_error());
+            }
             // Waiting jobs beyond the idle workers would have to queue.
             let waiting = (st.queued + 1).saturating_sub(st.idle.len());
             let per_client = self.cfg.queue_len.div_ceil(2).max(1);
@@ -275,6 +279,7 @@ impl Inner {
     /// who was served longest ago (round-robin), so a client with many jobs
     /// cannot starve one with a single job.
     fn dispatch(self: &Arc<Self>) {
+        self.replace_dead_idle_workers();
         loop {
             let (mut worker, job) = {
                 let mut st = self.lock();
@@ -305,7 +310,10 @@ impl Inner {
                     self.forget_idle_client(st, &client);
                     continue; // the caller went away while waiting
                 }
-                let Some(worker) = st.idle.pop() else { return };
+                // The longest-waiting worker: certainly warm, and its uid slot rotates.
+                let Some(worker) = st.idle.pop_front() else {
+                    return;
+                };
                 st.serve_seq += 1;
                 st.last_served.insert(client.clone(), st.serve_seq);
                 *st.running.entry(client).or_default() += 1;
@@ -329,11 +337,43 @@ impl Inner {
                 } else {
                     Err(RunError::Internal("worker died while idle".into()))
                 };
-                worker.destroy().await;
+                // The group is already SIGKILLed (`execute` saw the program end):
+                // answer first, then reap and remove the scratch directory
+                // before the slot (and its uid) is used again.
                 inner.finish(&client, &result);
                 let _ = reply.send(result);
+                worker.destroy().await;
+                inner.alive.fetch_sub(1, Ordering::SeqCst);
                 inner.clone().refill(slot);
                 inner.dispatch();
+            });
+        }
+    }
+
+    /// An idle interpreter can die (OOM killer, an administrator): such
+    /// workers are cleaned up and replaced instead of being handed a run.
+    fn replace_dead_idle_workers(self: &Arc<Self>) {
+        let dead: Vec<Worker> = {
+            let mut st = self.lock();
+            let (mut alive, mut dead) = (VecDeque::new(), Vec::new());
+            for mut w in std::mem::take(&mut st.idle) {
+                if w.is_alive() {
+                    alive.push_back(w);
+                } else {
+                    dead.push(w);
+                }
+            }
+            st.idle = alive;
+            dead
+        };
+        for w in dead {
+            tracing::warn!(slot = w.slot, "idle sandbox worker died; replacing it");
+            let inner = self.clone();
+            tokio::spawn(async move {
+                let slot = w.slot;
+                w.destroy().await;
+                inner.alive.fetch_sub(1, Ordering::SeqCst);
+                inner.clone().refill(slot);
             });
         }
     }
@@ -403,110 +443,14 @@ impl Inner {
         }
         for w in idle {
             w.destroy().await;
+            self.alive.fetch_sub(1, Ordering::SeqCst);
         }
-        let give_up = Instant::now() + self.cfg.limits.wall + Duration::from_secs(2);
-        while self.lock().running_total > 0 && Instant::now() < give_up {
+        let give_up = Instant::now() + self.cfg.limits.wall + Duration::from_secs(5);
+        while self.alive.load(Ordering::SeqCst) > 0 && Instant::now() < give_up {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        remove_tree(&self.env.scratch_root.join(".runner")).await;
-    }
-}
-
-/// Creates the scratch root. When runs get their own uid, it (and every
-/// ancestor) must be searchable by others, or absolute paths such as TMPDIR
-/// would not resolve for the program.
-fn prepare_scratch_root(root: &Path, is_root: bool) -> Result<PathBuf, SandboxError> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |e: std::io::Error| SandboxError::Io(format!("{}: {e}", root.display()));
-    std::fs::create_dir_all(root).map_err(io)?;
-    let root = root.canonicalize().map_err(io)?;
-    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o711)).map_err(io)?;
-    if is_root {
-        for dir in root.ancestors().skip(1) {
-            let mode = std::fs::metadata(dir).map_err(io)?.permissions().mode();
-            if mode & 0o001 == 0 {
-                return Err(SandboxError::Config(format!(
-                    "{} is not searchable by other users (mode {:o}), so sandboxed runs \
-                     (which get their own uid) cannot reach {}; chmod o+x it or choose \
-                     another data directory",
-                    dir.display(),
-                    mode & 0o777,
-                    root.display()
-                )));
-            }
+        if let Some(dir) = self.env.runner.parent() {
+            remove_tree(dir).await;
         }
     }
-    Ok(root)
-}
-
-fn write_runner(path: &Path) -> Result<(), SandboxError> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |e: std::io::Error| SandboxError::Io(format!("{}: {e}", path.display()));
-    let dir = path
-        .parent()
-        .ok_or_else(|| SandboxError::Io("runner path".into()))?;
-    std::fs::create_dir_all(dir).map_err(io)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
-    std::fs::write(path, RUNNER_PY).map_err(io)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(io)
-}
-
-/// Asks the interpreter (unconfined, trusted code of ours) where it lives:
-/// its real executable and the directories its standard library needs, which
-/// become Landlock's read-only rules.
-async fn probe_python(python: &Path) -> Result<(PathBuf, Vec<PathBuf>), SandboxError> {
-    const PROBE: &str = "import json, os, sys\n\
-        exe = sys.executable\n\
-        dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,\n\
-                os.path.dirname(os.path.realpath(exe))}\n\
-        dirs.update(os.path.realpath(p) for p in sys.path if p and os.path.exists(p))\n\
-        print(json.dumps({'exe': exe, 'dirs': sorted(dirs)}))\n";
-    let err = |msg: String| SandboxError::Python {
-        python: python.display().to_string(),
-        msg,
-    };
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(python)
-            .args(["-I", "-c", PROBE])
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .map_err(|_| err("did not answer within 30 s".into()))?
-    .map_err(|e| err(e.to_string()))?;
-    if !out.status.success() {
-        return Err(err(String::from_utf8_lossy(&out.stderr).into_owned()));
-    }
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        exe: PathBuf,
-        dirs: Vec<PathBuf>,
-    }
-    let p: Probe = serde_json::from_slice(&out.stdout).map_err(|e| err(e.to_string()))?;
-    Ok((p.exe, p.dirs))
-}
-
-/// One real run before declaring the sandbox usable: catches an interpreter
-/// the sandbox uid cannot read, a broken runner, a missing library path.
-async fn self_test(probe: &mut Worker, cfg: &SandboxConfig) -> Result<(), SandboxError> {
-    let (mut tx, _rx) = oneshot::channel::<()>();
-    let code = "import sys\nprint('ok', sys.version_info[0])\n";
-    let o = probe.execute(code, false, &cfg.limits, None, &mut tx).await;
-    let scratch = probe.scratch.clone();
-    remove_tree(&scratch).await;
-    if o.stdout == "ok 3\n" && o.exit_code == Some(0) {
-        return Ok(());
-    }
-    Err(SandboxError::SelfTest(format!(
-        "`print('ok')` gave exit {:?} signal {:?}, stdout {:?}, stderr {:?} \
-         (is {} readable by uid {}?)",
-        o.exit_code,
-        o.signal,
-        o.stdout,
-        o.stderr.trim(),
-        cfg.python.display(),
-        probe.uid.map_or("of the server".into(), |u| u.to_string())
-    )))
 }

@@ -170,6 +170,36 @@ def _patch_util(util, shm, runner):
     util._args_from_interpreter_flags = lambda: flags() + ["-c", boot]
 
 
+def _patch_posixshmem(m, shm):
+    # multiprocessing.shared_memory: the segments become files in `shm`.
+    import os
+
+    def path(name):
+        return os.path.join(shm, "shm." + name.lstrip("/"))
+
+    m.shm_open = lambda name, flags, mode=0o777: os.open(path(name), flags, mode)
+    m.shm_unlink = lambda name: os.unlink(path(name))
+
+
+def _patch_forkserver(m):
+    # The forkserver chmods its socket (already in a private directory);
+    # when the server is not root the sandbox refuses chmod altogether.
+    import os
+
+    class Os:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        @staticmethod
+        def chmod(*args, **kwargs):
+            try:
+                os.chmod(*args, **kwargs)
+            except PermissionError:
+                pass
+
+    m.os = Os()
+
+
 def _install_hooks(shm, runner):
     """Patches multiprocessing's modules as they are first imported, so a
     program that never uses multiprocessing pays nothing for it."""
@@ -178,6 +208,8 @@ def _install_hooks(shm, runner):
         "multiprocessing.util": lambda m: _patch_util(m, shm, runner),
         # Value/Array arenas would also go to /dev/shm.
         "multiprocessing.heap": lambda m: setattr(m.Arena, "_dir_candidates", [shm]),
+        "_posixshmem": lambda m: _patch_posixshmem(m, shm),
+        "multiprocessing.forkserver": _patch_forkserver,
     }
 
     class Loader:
@@ -208,8 +240,77 @@ def _install_hooks(shm, runner):
     sys.meta_path.insert(0, Finder)
 
 
+def _site_builtins():
+    # The interpreter runs with -S (no site-packages: the standard library
+    # only, and a faster start); these are the builtins `site` would add.
+    import _sitebuiltins
+    import builtins
+
+    eof = "Ctrl-D (i.e. EOF)"
+    builtins.exit = _sitebuiltins.Quitter("exit", eof)
+    builtins.quit = _sitebuiltins.Quitter("quit", eof)
+    builtins.copyright = _sitebuiltins._Printer("copyright", sys.copyright)
+    builtins.credits = _sitebuiltins._Printer(
+        "credits", "    Thanks to CWI, CNRI, BeOpen.com, Zope Corporation and a cast of thousands\n"
+        "    for supporting Python development.  See www.python.org for more information.")
+    builtins.license = _sitebuiltins._Printer("license", "See https://www.python.org/psf/license/")
+    builtins.help = _sitebuiltins._Helper()
+
+
+def _exit_status(exc):
+    # As the interpreter treats an uncaught SystemExit.
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    sys.stdout.flush()
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _finish(status):
+    # What interpreter shutdown does that a program can observe, in the
+    # order Py_FinalizeEx does it: wait for non-daemon threads, run atexit
+    # handlers (multiprocessing and logging clean up there), drop sys.path,
+    # sys.last_* (the uncaught exception's traceback) and the import
+    # machinery, drop __main__ (reachable only from sys.modules by now) and
+    # collect: __del__ methods and "never awaited" warnings appear as they
+    # would. Then flush and skip the slow teardown of every module: the
+    # process is single-use, and this halves the time a short run takes.
+    #
+    # The steps run as one line of code named "sys": at a real shutdown no
+    # Python frame is left, so warnings raised there read "sys:1: ...", and
+    # here they read the same.
+    import atexit
+    import gc
+    import os
+
+    steps = compile(
+        "t is None or t._shutdown(); a._run_exitfuncs(); "
+        "[setattr(s, n, None) for n in S if hasattr(s, n)]; "
+        "s.modules['__main__'] = None; g.collect()",
+        "sys",
+        "exec",
+    )
+    special = ("path", "argv", "ps1", "ps2", "last_exc", "last_type", "last_value",
+               "last_traceback", "path_hooks", "path_importer_cache", "meta_path")
+    names = {"t": sys.modules.get("threading"), "a": atexit, "g": gc, "s": sys, "S": special}
+    try:
+        exec(steps, names)
+    except BaseException:  # e.g. KeyboardInterrupt while joining threads
+        pass
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    os._exit(status)
+
+
 def _child():
     # argv: ['-c', '-c', PROG, ...args] → run PROG with argv ['-c', ...args].
+    _site_builtins()
     _install_hooks(SHM, __file__)  # noqa: F821 (given by BOOT)
     prog = sys.argv[2]
     sys.argv[:] = ["-c"] + sys.argv[3:]
@@ -223,9 +324,13 @@ def _run():
 
     # Warm-up, before the program arrives: the run's private shm directory
     # sits beside the working directory.
+    _site_builtins()
     shm = os.path.join(os.path.dirname(os.getcwd()), "shm")
     if os.path.isdir(shm):
         _install_hooks(shm, os.path.abspath(__file__))
+    # Tell the server this interpreter is warm: it hands out warm ones only.
+    sys.stdout.buffer.write(b"SNAKEPIT-READY\n")
+    sys.stdout.buffer.flush()
     # One header line of options ("merge_stderr=1"), then the program; once
     # it is read, stdin stays at EOF for the program.
     options = sys.stdin.buffer.readline().decode("utf-8", "replace").split()
@@ -241,26 +346,36 @@ def _run():
     main.__file__ = "main.py"
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
+    status, code = 0, None
     try:
         code = compile(source, "main.py", "exec")
         exec(code, main.__dict__)
-    except SystemExit:
-        raise
+    except SystemExit as exc:
+        status = _exit_status(exc)
     except BaseException as exc:  # report like the interpreter's own hook
         tb = exc.__traceback__
         # Drop this runner's frame; keep the program's own frames.
         if tb is not None and tb.tb_frame.f_code is _run.__code__:
             tb = tb.tb_next
         sys.stdout.flush()
+        # As the interpreter does: the exception stays reachable from sys.last_*
+        # until shutdown (what it keeps alive is finalized late).
+        sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
+        if sys.version_info >= (3, 12):
+            sys.last_exc = exc
         # The interpreter's own hook, so 3.11's "Did you mean" hints appear as they do
         # under `python3 main.py` (and a hook the program installed is honoured).
         # The hook prints the exception's own __traceback__, so trim that too.
         sys.excepthook(type(exc), exc.with_traceback(tb), tb)
         sys.stderr.flush()
-        sys.exit(1)
+        status = 1
+        del exc, tb
+    # Returning drops this frame's references: __main__ is then reachable
+    # from sys.modules only, as at the end of `python3 main.py`.
+    return status
 
 
 if __name__ == "__snakepit_child__":
     _child()
 else:
-    _run()
+    _finish(_run())

@@ -11,7 +11,8 @@
 
 use libc::{c_long, sock_filter, sock_fprog};
 
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// BPF_LD | BPF_W | BPF_ABS (LD and W are 0).
+const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JGE_K: u16 = 0x05 | 0x30;
 const BPF_JSET_K: u16 = 0x05 | 0x40;
@@ -121,7 +122,40 @@ fn deny_arg_eq(p: &mut Vec<sock_filter>, nr: c_long, off: u32, value: u32) {
 
 /// Builds the filter. `server_pid` is protected from `kill`, `tgkill` and
 /// `pidfd_open` even when Landlock signal scoping (ABI 6) is missing.
-pub(crate) fn program(server_pid: i32) -> Vec<sock_filter> {
+/// Metadata changes Landlock does not govern. Denied only when the run
+/// shares the server's uid (no per-run uid): it could otherwise chmod the
+/// server's own files (the database, runner.py) out of reach. The cost:
+/// `os.chmod`, `os.utime` and `shutil.copy2` fail in that mode.
+fn metadata_changes() -> Vec<c_long> {
+    use libc::*;
+    let mut v = vec![
+        SYS_fchmod,
+        SYS_fchmodat,
+        SYS_fchown,
+        SYS_fchownat,
+        SYS_setxattr,
+        SYS_lsetxattr,
+        SYS_fsetxattr,
+        SYS_removexattr,
+        SYS_lremovexattr,
+        SYS_fremovexattr,
+    ];
+    v.push(SYS_utimensat);
+    #[cfg(target_arch = "x86_64")]
+    v.extend([
+        SYS_chmod,
+        SYS_chown,
+        SYS_lchown,
+        SYS_utime,
+        SYS_utimes,
+        SYS_futimesat,
+    ]);
+    // fchmodat2 (Linux 6.6), not in every libc release yet.
+    v.push(452);
+    v
+}
+
+pub(crate) fn program(server_pid: i32, same_uid_as_server: bool) -> Vec<sock_filter> {
     let mut p = vec![
         stmt(BPF_LD_W_ABS, OFF_ARCH),
         jump(BPF_JEQ_K, AUDIT_ARCH, 1, 0),
@@ -133,7 +167,12 @@ pub(crate) fn program(server_pid: i32) -> Vec<sock_filter> {
         p.push(jump(BPF_JGE_K, 0x4000_0000, 0, 1));
         p.push(errno(libc::ENOSYS));
     }
-    for nr in denied() {
+    let extra = if same_uid_as_server {
+        metadata_changes()
+    } else {
+        Vec::new()
+    };
+    for nr in denied().into_iter().chain(extra) {
         p.push(jump(BPF_JEQ_K, nr as u32, 0, 1));
         p.push(errno(libc::EPERM));
     }
@@ -167,8 +206,8 @@ pub(crate) fn program(server_pid: i32) -> Vec<sock_filter> {
 
 /// Installs the filter on the calling (single) thread. Requires
 /// `no_new_privs`, which the helper sets first.
-pub(crate) fn install(server_pid: i32) -> std::io::Result<()> {
-    let mut prog = program(server_pid);
+pub(crate) fn install(server_pid: i32, same_uid_as_server: bool) -> std::io::Result<()> {
+    let mut prog = program(server_pid, same_uid_as_server);
     let fprog = sock_fprog {
         len: u16::try_from(prog.len()).map_err(|_| std::io::Error::other("filter too long"))?,
         filter: prog.as_mut_ptr(),
@@ -188,17 +227,11 @@ pub(crate) fn install(server_pid: i32) -> std::io::Result<()> {
     }
 }
 
-/// Whether the kernel offers seccomp filters at all (`PR_GET_SECCOMP`
-/// answers EINVAL without CONFIG_SECCOMP).
-pub(crate) fn available() -> bool {
-    unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 }
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn program_fits_and_jumps_stay_inside() {
-        let p = super::program(1234);
+        let p = super::program(1234, true);
         assert!(p.len() < 4096);
         for (i, ins) in p.iter().enumerate() {
             if ins.code & 0x07 == 0x05 {

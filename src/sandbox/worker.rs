@@ -15,6 +15,7 @@ use tokio::time::{Instant, sleep, sleep_until, timeout, timeout_at};
 
 use super::helper::{HELPER_ARG, HelperReport, HelperSpec, READY_PREFIX};
 use super::utf8::{Utf8Stream, truncate_at_boundary};
+use super::watchdog;
 use super::{Limits, Output, RunOutcome};
 
 /// What every worker of a pool shares.
@@ -45,6 +46,8 @@ pub(crate) struct Worker {
     pub report: HelperReport,
 }
 
+/// The runner's first line: warm and waiting for a program.
+const PYTHON_READY: &str = "SNAKEPIT-READY\n";
 /// How long a helper may take to confine itself and report.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -52,7 +55,9 @@ impl Worker {
     /// Starts the helper for `slot` and waits for its confinement report.
     pub(crate) async fn spawn(env: &WorkerEnv, slot: usize, id: u64) -> Result<Worker, String> {
         let uid = env.uid_base.map(|b| b + slot as u32);
-        let scratch = env.scratch_root.join(format!("run-{id}"));
+        let scratch = env
+            .scratch_root
+            .join(format!("run-{}-{id}", std::process::id()));
         let (workdir, shm) = (scratch.join("work"), scratch.join("shm"));
         make_scratch(&scratch, &[&workdir, &shm], uid).map_err(|e| format!("scratch: {e}"))?;
         let spec = HelperSpec {
@@ -135,7 +140,16 @@ impl Worker {
         let json = line
             .strip_prefix(READY_PREFIX)
             .ok_or_else(|| "helper exited before confining the worker".to_string())?;
-        serde_json::from_str(json.trim()).map_err(|e| format!("bad helper report: {e}"))
+        let report =
+            serde_json::from_str(json.trim()).map_err(|e| format!("bad helper report: {e}"))?;
+        // Then the interpreter's own line once it has started and warmed up.
+        line.clear();
+        let mut limited = (&mut self.stdout).take(64);
+        match timeout(HANDSHAKE_TIMEOUT, limited.read_line(&mut line)).await {
+            Ok(Ok(_)) if line == PYTHON_READY => Ok(report),
+            Ok(_) => Err(format!("python did not start (said {line:?})")),
+            Err(_) => Err("python did not start in time".into()),
+        }
     }
 
     /// Whether the interpreter is still alive (an idle worker can be killed
@@ -146,7 +160,8 @@ impl Worker {
 
     /// Runs `code` once; streams output to `sink`; stops at the wall limit,
     /// the output cap, or when `reply` is closed (the caller went away).
-    /// The process group is dead and reaped when this returns.
+    /// When this returns the whole process group has been sent SIGKILL and
+    /// the interpreter reaped; [`Worker::destroy`] finishes the clean-up.
     pub(crate) async fn execute<T>(
         &mut self,
         code: &str,
@@ -183,6 +198,9 @@ impl Worker {
         let mut status = None;
         let mut killed_at: Option<Instant> = None;
         let mut cancelled = false;
+        let period = Duration::from_millis(250);
+        let mut watch = tokio::time::interval_at(start + period, period);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if !out_open && !err_open && status.is_some() {
                 break;
@@ -207,23 +225,58 @@ impl Worker {
                 }
                 _ = sleep_until(deadline), if killed_at.is_none() => {
                     run.outcome.timed_out = true;
+                    run.outcome.killed_by = Some("wall".into());
                     true
+                }
+                _ = watch.tick(), if killed_at.is_none() => {
+                    let over = self.over_budget(limits).await;
+                    run.outcome.killed_by = over.map(str::to_string);
+                    over.is_some()
                 }
                 _ = reply.closed(), if !cancelled => { cancelled = true; true }
                 _ = sleep(Duration::from_millis(50)), if killed_at.is_some() => false,
             };
+            if run.outcome.truncated && run.outcome.killed_by.is_none() {
+                run.outcome.killed_by = Some("output".into());
+            }
             if (must_kill || run.outcome.truncated) && killed_at.is_none() {
                 killed_at = Some(Instant::now());
                 kill_group(self.pgid);
             }
         }
         run.outcome.duration_ms = start.elapsed().as_millis() as u64;
-        self.reap().await;
+        if status.is_none() {
+            status = Some(self.child.wait().await);
+        }
         if let Some(Ok(st)) = status {
             run.outcome.exit_code = st.code();
             run.outcome.signal = st.signal();
         }
+        if run.outcome.signal == Some(libc::SIGXCPU) && run.outcome.killed_by.is_none() {
+            run.outcome.killed_by = Some("cpu".into());
+        }
         run.outcome
+    }
+
+    /// The watchdog's verdict: which whole-run budget is exceeded, if any.
+    async fn over_budget(&self, limits: &Limits) -> Option<&'static str> {
+        let (pgid, scratch, max_files) = (self.pgid, self.scratch.clone(), limits.files);
+        let usage = tokio::task::spawn_blocking(move || {
+            (
+                watchdog::group_memory(pgid),
+                watchdog::tree_usage(&scratch, max_files),
+            )
+        })
+        .await
+        .ok()?;
+        let (memory, (disk, files)) = usage;
+        if memory > limits.memory_bytes {
+            Some("memory")
+        } else if disk > limits.disk_bytes || files > limits.files {
+            Some("disk")
+        } else {
+            None
+        }
     }
 
     /// SIGKILLs the process group until it is gone, reaping the leader and any
