@@ -2,7 +2,9 @@
 //! pre-rendered page type with its ETag.
 
 use std::collections::VecDeque;
+use std::io::Write;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -23,6 +25,9 @@ pub struct Layout {
     pub css_url: String,
     pub js_url: String,
     pub theme_js_url: String,
+    /// Search-as-you-type in the header (`static/search.js`) and its styles.
+    pub search_js_url: String,
+    pub search_css_url: String,
     pub run_js_url: String,
     pub favicon_url: String,
 }
@@ -36,6 +41,8 @@ impl Layout {
             js_url: assets.url("app.js"),
             theme_js_url: assets.url("theme.js"),
             run_js_url: assets.url("run.js"),
+            search_js_url: assets.url("search.js"),
+            search_css_url: assets.url("search.css"),
             favicon_url: assets.url("favicon.svg"),
         }
     }
@@ -125,6 +132,70 @@ pub struct CachedPage {
     etag: HeaderValue,
     status: StatusCode,
     parts: Vec<Part>,
+    /// The page compressed once, on first demand, so no request pays for compression.
+    gzip: OnceLock<Bytes>,
+    br: OnceLock<Bytes>,
+}
+
+/// A content coding the reader's browser accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+impl Coding {
+    /// The best coding `Accept-Encoding` allows: Brotli, then gzip, else none.
+    pub fn negotiate(headers: &HeaderMap) -> Coding {
+        let Some(accept) = headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Coding::Identity;
+        };
+        let allows = |wanted: &str| {
+            accept.split(',').any(|item| {
+                let mut fields = item.split(';').map(str::trim);
+                let name = fields.next().unwrap_or_default();
+                let q = fields
+                    .find_map(|f| f.strip_prefix("q="))
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                (name.eq_ignore_ascii_case(wanted) || name == "*") && q > 0.0
+            })
+        };
+        if allows("br") {
+            Coding::Brotli
+        } else if allows("gzip") {
+            Coding::Gzip
+        } else {
+            Coding::Identity
+        }
+    }
+}
+
+fn gzip(body: &[u8]) -> Bytes {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::new(9),
+    );
+    encoder
+        .write_all(body)
+        .expect("writing to a Vec cannot fail");
+    Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
+}
+
+fn brotli(body: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(body.len() / 5);
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 10,
+        lgwin: 22,
+        ..Default::default()
+    };
+    brotli::BrotliCompress(&mut &body[..], &mut out, &params)
+        .expect("compressing in memory cannot fail");
+    Bytes::from(out)
 }
 
 impl CachedPage {
@@ -161,6 +232,8 @@ impl CachedPage {
             etag,
             status,
             parts,
+            gzip: OnceLock::new(),
+            br: OnceLock::new(),
         }
     }
 
@@ -190,25 +263,57 @@ impl CachedPage {
         (self.status, headers, Body::new(Chunks::new(chunks))).into_response()
     }
 
-    /// The page, or `304 Not Modified` when the client already holds this version.
+    /// The page, or `304 Not Modified` when the client already holds this version; in the
+    /// best coding the client accepts, compressed once and reused.
     pub fn respond(&self, request_headers: &HeaderMap) -> Response {
         let fresh = request_headers.get(header::IF_NONE_MATCH).is_some_and(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii() == self.etag.as_bytes())
+            let tag = &self.etag.as_bytes()[..self.etag.len() - 1]; // without the closing quote
+            v.as_bytes().split(|&b| b == b',').any(|t| {
+                let t = t.trim_ascii();
+                t.strip_prefix(b"W/").unwrap_or(t).starts_with(tag) // any coding's tag, weak or strong
+            })
         });
-        let headers = [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
+        let coding = Coding::negotiate(request_headers);
+        let (body, encoding, suffix) = match coding {
+            Coding::Brotli => (
+                self.br.get_or_init(|| brotli(&self.body)).clone(),
+                Some("br"),
+                "-br",
             ),
-            (header::ETAG, self.etag.clone()),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ];
-        if fresh && self.status.is_success() {
-            return (StatusCode::NOT_MODIFIED, headers).into_response();
+            Coding::Gzip => (
+                self.gzip.get_or_init(|| gzip(&self.body)).clone(),
+                Some("gzip"),
+                "-gz",
+            ),
+            Coding::Identity => (self.body.clone(), None, ""),
+        };
+        let etag = if suffix.is_empty() {
+            self.etag.clone()
+        } else {
+            let tag = std::str::from_utf8(self.etag.as_bytes())
+                .expect("hex")
+                .trim_end_matches('"');
+            HeaderValue::from_str(&format!("{tag}{suffix}\"")).expect("hex is a valid header value")
+        };
+        let mut response = if fresh && self.status.is_success() {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            (self.status, Body::from(body)).into_response()
+        };
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        headers.insert(header::ETAG, etag);
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if let Some(encoding) = encoding.filter(|_| response.status() != StatusCode::NOT_MODIFIED) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
         }
-        (self.status, headers, Body::from(self.body.clone())).into_response()
+        response
     }
 
     pub fn html(&self) -> &[u8] {

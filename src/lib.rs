@@ -20,6 +20,7 @@ pub mod layout;
 pub mod notes;
 pub mod personal;
 pub mod sandbox;
+pub mod search;
 pub mod site;
 
 use std::sync::Arc;
@@ -43,14 +44,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// `site` may be shared (an `Arc<Site>`), e.g. by tests that build it once.
     pub fn new(
-        site: Site,
+        site: impl Into<Arc<Site>>,
         runner: sandbox::api::Runner,
         db: db::Db,
         accounts: accounts::Accounts,
     ) -> Self {
         Self {
-            site: Arc::new(site),
+            site: site.into(),
             runner,
             metrics: Arc::default(),
             db,
@@ -64,6 +66,7 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .merge(articles::router())
         .merge(sandbox::api::router())
+        .merge(search::router())
         .merge(http::router())
         .merge(accounts::router())
         .merge(bookmarks::router())

@@ -6,12 +6,17 @@ use crate::assets::Assets;
 use crate::config::SiteArgs;
 use crate::content::{self, ContentErrors, Library};
 use crate::layout::Layout;
+use crate::search::{self, SearchIndex};
+
+/// How many "Related articles" an article page lists.
+const RELATED_ARTICLES: usize = 4;
 
 pub struct Site {
     pub library: Library,
     pub assets: Assets,
     pub layout: Layout,
     pub pages: Pages,
+    pub search: SearchIndex,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +27,8 @@ pub enum BuildError {
     Assets(#[from] std::io::Error),
     #[error("rendering pages: {0}")]
     Render(#[from] askama::Error),
+    #[error("building the search index: {0}")]
+    Search(#[from] tantivy::TantivyError),
 }
 
 impl Site {
@@ -29,12 +36,15 @@ impl Site {
         let library = content::load(&args.content)?;
         let assets = Assets::scan(&args.static_dir)?;
         let layout = Layout::new(&assets, args.base_url());
-        let pages = Pages::render(&library, &layout)?;
+        let search = SearchIndex::build(&library.articles)?;
+        let related = search::related::related(&library, RELATED_ARTICLES);
+        let pages = Pages::render(&library, &layout, &related)?;
         Ok(Site {
             library,
             assets,
             layout,
             pages,
+            search,
         })
     }
 }

@@ -206,7 +206,9 @@ fn serve_logs_each_request_and_shuts_down_gracefully_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 200"));
     let line = wait_for("/articles/first-steps");
     assert!(
-        line.contains("status=200") && line.contains("route=\"/articles/{slug}\""),
+        line.contains("status=200")
+            && line.contains("route=\"/articles/{slug}\"")
+            && line.contains("method=GET"),
         "{line}"
     );
 

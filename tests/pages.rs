@@ -304,6 +304,7 @@ async fn openapi_describes_every_api_route() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in [
         "/api/run",
+        "/api/search",
         "/healthz",
         "/metrics",
         "/api/signup",
@@ -318,4 +319,44 @@ async fn openapi_describes_every_api_route() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is undocumented");
     }
+}
+
+#[tokio::test]
+async fn pages_are_served_precompressed_in_the_best_accepted_coding() {
+    use std::io::Read;
+    let app = TestApp::new().await;
+    let plain = app.get("/articles/first-steps").await;
+    assert_eq!(plain.header("content-encoding"), "");
+    assert_eq!(plain.header("vary"), "accept-encoding");
+    let get = |coding: &'static str| {
+        Request::get("/articles/first-steps")
+            .header("accept-encoding", coding)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let br = app.request(get("gzip, deflate, br")).await;
+    assert_eq!(br.header("content-encoding"), "br");
+    let mut decoded = Vec::new();
+    brotli::Decompressor::new(&br.body[..], 4096)
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, plain.body);
+    let gz = app.request(get("gzip;q=1, br;q=0")).await;
+    assert_eq!(gz.header("content-encoding"), "gzip");
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&gz.body[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, plain.body);
+    assert!(gz.body.len() * 3 < plain.body.len(), "compression pays off");
+    // Each coding has its own tag, and any of them revalidates the page.
+    assert_ne!(gz.header("etag"), plain.header("etag"));
+    let req = Request::get("/articles/first-steps")
+        .header("accept-encoding", "br")
+        .header("if-none-match", gz.header("etag"))
+        .body(Body::empty())
+        .unwrap();
+    let again = app.request(req).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(again.header("content-encoding"), "");
 }

@@ -67,12 +67,21 @@ pub struct Pages {
 }
 
 impl Pages {
-    pub fn render(library: &Library, layout: &Layout) -> Result<Self, askama::Error> {
+    /// `related` maps each slug to its related slugs, best first (see `search::related`).
+    pub fn render(
+        library: &Library,
+        layout: &Layout,
+        related: &HashMap<String, Vec<String>>,
+    ) -> Result<Self, askama::Error> {
         let common = |slot: &str, out: &mut String| personal::fill_common(slot, None, out);
         let home = HomePage::new(library, layout).render()?;
         let mut articles = HashMap::with_capacity(library.articles.len());
         for article in &library.articles {
-            let html = ArticlePage::new(library, layout, article).render()?;
+            let mut page = ArticlePage::new(library, layout, article);
+            page.related = related.get(&article.slug).map_or_else(Vec::new, |slugs| {
+                slugs.iter().filter_map(|s| library.article(s)).collect()
+            });
+            let html = page.render()?;
             let html = crate::notes::add_note_buttons(&html, &article.slug, &article.headings);
             let page = CachedPage::with_slots(
                 html,
@@ -134,6 +143,8 @@ pub struct ArticlePage<'a> {
     /// `##` and `###` headings, for the table of contents.
     pub toc: Vec<&'a Heading>,
     pub canonical: String,
+    /// "Related articles": more-like-this plus shared tags, computed at start-up.
+    pub related: Vec<&'a Article>,
 }
 
 impl<'a> ArticlePage<'a> {
@@ -154,6 +165,7 @@ impl<'a> ArticlePage<'a> {
                 .filter(|h| (2..=3).contains(&h.level))
                 .collect(),
             canonical: layout.absolute(&format!("/articles/{}", article.slug)),
+            related: Vec::new(),
         }
     }
 }

@@ -76,6 +76,36 @@ pub fn default_accounts() -> AccountsConfig {
     AccountsConfig::from_args(&args, fixture_args().base_url()).expect("valid defaults")
 }
 
+/// The shipped content (not the fixtures), built once per test binary.
+pub fn shipped_site() -> std::sync::Arc<Site> {
+    static SITE: std::sync::OnceLock<std::sync::Arc<Site>> = std::sync::OnceLock::new();
+    SITE.get_or_init(|| {
+        let args = SiteArgs {
+            content: root().join("content"),
+            static_dir: root().join("static"),
+            base_url: None,
+        };
+        std::sync::Arc::new(
+            Site::build(&args).unwrap_or_else(|e| panic!("shipped content must build: {e}")),
+        )
+    })
+    .clone()
+}
+
+/// The app's state over `site` with a fresh database in a temporary directory.
+pub async fn state_for(
+    site: impl Into<std::sync::Arc<Site>>,
+    config: AccountsConfig,
+    runner: Runner,
+) -> (AppState, tempfile::TempDir) {
+    let data = tempfile::tempdir().expect("a data directory");
+    let db = snakepit::db::open(data.path())
+        .await
+        .expect("database opens");
+    let accounts = Accounts::new(config, &db).await.expect("accounts start");
+    (AppState::new(site, runner, db, accounts), data)
+}
+
 /// The app's state over the fixture site and a fresh database in a temporary directory.
 pub async fn test_state(config: AccountsConfig, runner: Runner) -> (AppState, tempfile::TempDir) {
     let site = Site::build(&fixture_args()).expect("fixture site builds");

@@ -1,0 +1,365 @@
+//! The tantivy index: built in RAM at start-up, one document per article part (the text
+//! between two headings), each carrying its article's title, summary, tags and errors so
+//! that a hit can point at the matching section while still ranking by the whole article.
+
+use std::collections::HashMap;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+
+use super::analyze::{self, EXACT, PAIRS, STEM};
+use super::query::Plan;
+use super::snippet;
+use crate::content::Article;
+
+/// Heap given to the one indexing thread per byte of article text (enough for one segment),
+/// within tantivy's minimum and a ceiling.
+const WRITER_HEAP_PER_TEXT_BYTE: usize = 24;
+const WRITER_HEAP_BYTES: std::ops::RangeInclusive<usize> = 20_000_000..=400_000_000;
+
+/// The schema's fields: each text field twice, words ([`STEM`]) and identifiers ([`EXACT`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    pub part: Field,
+    pub section: Field,
+    pub title: Field,
+    pub title_x: Field,
+    pub errors: Field,
+    pub errors_x: Field,
+    pub meta: Field,
+    pub meta_x: Field,
+    pub heading: Field,
+    pub heading_x: Field,
+    pub code: Field,
+    pub code_x: Field,
+    pub prose: Field,
+    pub prose_x: Field,
+    /// Adjacent word pairs of the title, summary, heading and prose ([`PAIRS`]).
+    pub pairs: Field,
+}
+
+impl Fields {
+    fn schema() -> (Schema, Fields) {
+        let mut b = Schema::builder();
+        let text = |tokenizer: &str| {
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(tokenizer)
+                    .set_index_option(IndexRecordOption::WithFreqs),
+            )
+        };
+        let pair = |b: &mut tantivy::schema::SchemaBuilder, name: &str| {
+            (
+                b.add_text_field(name, text(STEM)),
+                b.add_text_field(&format!("{name}_x"), text(EXACT)),
+            )
+        };
+        let (title, title_x) = pair(&mut b, "title");
+        let (errors, errors_x) = pair(&mut b, "errors");
+        let (meta, meta_x) = pair(&mut b, "meta");
+        let (heading, heading_x) = pair(&mut b, "heading");
+        let (code, code_x) = pair(&mut b, "code");
+        let (prose, prose_x) = pair(&mut b, "prose");
+        let pairs = b.add_text_field("pairs", text(PAIRS));
+        let part = b.add_u64_field("part", FAST | INDEXED);
+        let section = b.add_text_field("section", STRING);
+        let fields = Fields {
+            part,
+            section,
+            title,
+            title_x,
+            errors,
+            errors_x,
+            meta,
+            meta_x,
+            heading,
+            heading_x,
+            code,
+            code_x,
+            prose,
+            prose_x,
+            pairs,
+        };
+        (b.build(), fields)
+    }
+
+    /// Identifier fields with their weight: title > errors > summary/tags = headings > code > prose.
+    /// `errors_factor` lifts the errors field for pasted messages and exception names.
+    pub fn exact_weighted(&self, errors_factor: f32) -> [(Field, f32); 6] {
+        [
+            (self.title_x, 5.0),
+            (self.errors_x, 3.0 * errors_factor),
+            (self.meta_x, 2.0),
+            (self.heading_x, 2.0),
+            (self.code_x, 1.2),
+            (self.prose_x, 1.0),
+        ]
+    }
+
+    /// Word fields with their weight, in the same order as [`Fields::exact_weighted`].
+    pub fn stem_weighted(&self, errors_factor: f32) -> [(Field, f32); 6] {
+        [
+            (self.title, 5.0),
+            (self.errors, 3.0 * errors_factor),
+            (self.meta, 2.0),
+            (self.heading, 2.0),
+            (self.code, 1.2),
+            (self.prose, 1.0),
+        ]
+    }
+}
+
+/// What a hit shows of an article.
+#[derive(Debug, Clone)]
+pub struct ArticleInfo {
+    pub slug: String,
+    pub title: String,
+    pub section: String,
+    pub summary: String,
+}
+
+/// One indexed part, for results and snippets.
+#[derive(Debug, Clone)]
+pub struct PartInfo {
+    pub article: usize,
+    pub anchor: Option<String>,
+    pub heading: String,
+    pub prose: String,
+    pub code: String,
+}
+
+/// One search result: an article, at its best-matching section.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Hit {
+    pub slug: String,
+    pub title: String,
+    /// `/articles/{slug}`, with `#anchor` of the best-matching section when there is one.
+    pub url: String,
+    pub section: String,
+    pub snippet_html: String,
+    pub score: f32,
+    /// The heading of the best-matching section, if any.
+    pub heading: Option<String>,
+    /// Matched terms (typo corrections and completions included) found in that section,
+    /// for highlighting on the article page (`?hl=`).
+    pub terms: Vec<String>,
+}
+
+/// The search index: one writer used once at start-up, one long-lived reader.
+pub struct SearchIndex {
+    reader: IndexReader,
+    fields: Fields,
+    articles: Vec<ArticleInfo>,
+    parts: Vec<PartInfo>,
+}
+
+impl SearchIndex {
+    /// Indexes every part of every article (takes the articles, not the `Library`, so the
+    /// benchmark can index a generated corpus).
+    pub fn build(articles_in: &[Article]) -> tantivy::Result<SearchIndex> {
+        let (schema, f) = Fields::schema();
+        let index = Index::create_in_ram(schema);
+        analyze::register(&index);
+        let text: usize = articles_in
+            .iter()
+            .flat_map(|a| &a.parts)
+            .map(|p| p.prose.len() + p.code.len())
+            .sum();
+        let heap = (text * WRITER_HEAP_PER_TEXT_BYTE)
+            .clamp(*WRITER_HEAP_BYTES.start(), *WRITER_HEAP_BYTES.end());
+        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, heap)?;
+        let mut articles = Vec::with_capacity(articles_in.len());
+        let mut parts = Vec::new();
+        for (ai, a) in articles_in.iter().enumerate() {
+            articles.push(ArticleInfo {
+                slug: a.slug.clone(),
+                title: a.title.clone(),
+                section: a.section.clone(),
+                summary: a.summary.clone(),
+            });
+            let errors = a.errors.join("\n");
+            // The slug is the author's own keywords for the article ("project-structure").
+            let meta = format!(
+                "{}\n{}\n{}",
+                a.summary,
+                a.tags.join(" "),
+                a.slug.replace('-', " ")
+            );
+            for p in &a.parts {
+                let mut doc = TantivyDocument::default();
+                doc.add_u64(f.part, parts.len() as u64);
+                doc.add_text(f.section, &a.section);
+                for (stem, exact, text) in [
+                    (f.title, f.title_x, a.title.as_str()),
+                    (f.errors, f.errors_x, errors.as_str()),
+                    (f.meta, f.meta_x, meta.as_str()),
+                    (f.heading, f.heading_x, p.heading.as_str()),
+                    (f.code, f.code_x, p.code.as_str()),
+                    (f.prose, f.prose_x, p.prose.as_str()),
+                ] {
+                    doc.add_text(stem, text);
+                    doc.add_text(exact, text);
+                }
+                for text in [
+                    a.title.as_str(),
+                    a.summary.as_str(),
+                    p.heading.as_str(),
+                    p.prose.as_str(),
+                ] {
+                    doc.add_text(f.pairs, text);
+                }
+                writer.add_document(doc)?;
+                parts.push(PartInfo {
+                    article: ai,
+                    anchor: p.anchor.clone(),
+                    heading: p.heading.clone(),
+                    prose: p.prose.clone(),
+                    code: p.code.clone(),
+                });
+            }
+        }
+        writer.commit()?;
+        writer.wait_merging_threads()?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(SearchIndex {
+            reader,
+            fields: f,
+            articles,
+            parts,
+        })
+    }
+
+    pub fn article_count(&self) -> usize {
+        self.articles.len()
+    }
+
+    pub fn part_count(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// The best `limit` articles for `q`, optionally within one section. Never fails: an
+    /// index error is logged and reads as no hits.
+    pub fn search(&self, q: &str, limit: usize, section: Option<&str>) -> Vec<Hit> {
+        let plan = Plan::parse(q);
+        if plan.is_empty() || limit == 0 {
+            return Vec::new();
+        }
+        match self.run(&plan, limit, section) {
+            Ok(hits) => hits,
+            Err(e) => {
+                tracing::error!(error = %e, "search failed");
+                Vec::new()
+            }
+        }
+    }
+
+    fn run(&self, plan: &Plan, limit: usize, section: Option<&str>) -> tantivy::Result<Vec<Hit>> {
+        let searcher = self.reader.searcher();
+        let (mut query, terms) = plan.query(&searcher, &self.fields);
+        if let Some(section) = section {
+            let filter = TermQuery::new(
+                Term::from_field_text(self.fields.section, section),
+                IndexRecordOption::Basic,
+            );
+            query = Box::new(BooleanQuery::new(vec![
+                (Occur::Must, query),
+                (
+                    Occur::Must,
+                    Box::new(BoostQuery::new(Box::new(filter), 0.0)) as Box<dyn Query>,
+                ),
+            ]));
+        }
+        let top = searcher.search(
+            &*query,
+            &TopDocs::with_limit((limit * 10).max(100)).order_by_score(),
+        )?;
+        // Best part per article, plus a little for other matching parts.
+        let mut by_article: HashMap<usize, (f32, usize, f32)> = HashMap::new();
+        let mut order = Vec::new();
+        for (score, address) in top {
+            let column = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .u64("part")?;
+            let Some(part) = column
+                .first(address.doc_id)
+                .and_then(|p| usize::try_from(p).ok())
+            else {
+                continue;
+            };
+            let Some(info) = self.parts.get(part) else {
+                continue;
+            };
+            match by_article.get_mut(&info.article) {
+                Some(entry) => entry.2 += score,
+                None => {
+                    by_article.insert(info.article, (score, part, 0.0));
+                    order.push(info.article);
+                }
+            }
+        }
+        let mut ranked: Vec<(f32, usize, usize)> = order
+            .into_iter()
+            .filter_map(|a| {
+                by_article
+                    .get(&a)
+                    .map(|&(best, part, rest)| (best + 0.02 * rest.min(best * 4.0), a, part))
+            })
+            .collect();
+        ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        ranked.truncate(limit);
+        let stems = snippet::stems_of(&terms);
+        Ok(ranked
+            .into_iter()
+            .map(|(score, a, part)| self.hit(score, a, part, &terms, &stems))
+            .collect())
+    }
+
+    fn hit(
+        &self,
+        score: f32,
+        article: usize,
+        part: usize,
+        terms: &[String],
+        stems: &[String],
+    ) -> Hit {
+        let a = &self.articles[article];
+        let p = &self.parts[part];
+        let url = match &p.anchor {
+            Some(anchor) => format!("/articles/{}#{anchor}", a.slug),
+            None => format!("/articles/{}", a.slug),
+        };
+        let snippet_html = [p.prose.as_str(), p.code.as_str(), a.summary.as_str()]
+            .into_iter()
+            .find_map(|text| snippet::highlight(text, terms, stems, snippet::MAX_CHARS))
+            .unwrap_or_else(|| snippet::plain(&a.summary, snippet::MAX_CHARS));
+        Hit {
+            slug: a.slug.clone(),
+            title: a.title.clone(),
+            url,
+            section: a.section.clone(),
+            snippet_html,
+            score,
+            heading: p.anchor.as_ref().map(|_| p.heading.clone()),
+            terms: present_terms(terms, &[&p.heading, &p.prose, &p.code, &a.title]),
+        }
+    }
+}
+
+/// The terms that occur in one of `texts` (lowercased substring test), at most eight.
+fn present_terms(terms: &[String], texts: &[&str]) -> Vec<String> {
+    let lower: Vec<String> = texts.iter().map(|t| t.to_lowercase()).collect();
+    terms
+        .iter()
+        .filter(|t| t.chars().count() > 2 && lower.iter().any(|l| l.contains(t.as_str())))
+        .take(8)
+        .cloned()
+        .collect()
+}

@@ -1,0 +1,224 @@
+//! Search: the tantivy index over every article part, `GET /api/search` for the header's
+//! search-as-you-type, the `/search` results page that works without JavaScript, and the
+//! "Related articles" computed at start-up.
+//!
+//! The module owns tantivy (STYLE.md 8): the index is built once in RAM by
+//! [`SearchIndex::build`] (one writer, used once), read through one long-lived reader, with a
+//! new searcher per request on the blocking pool so scoring never stalls the async runtime.
+
+pub mod analyze;
+pub mod index;
+pub mod query;
+pub mod related;
+pub mod snippet;
+
+use std::time::Instant;
+
+use askama::Template;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+pub use index::{Hit, SearchIndex};
+
+use crate::AppState;
+use crate::accounts::MaybeUser;
+use crate::content::Section;
+use crate::error::{ApiError, Error};
+use crate::layout::Layout;
+
+/// Hits returned when the client does not say how many.
+pub const DEFAULT_LIMIT: usize = 10;
+/// Most hits a client may ask for.
+pub const MAX_LIMIT: usize = 50;
+/// Hits on the results page.
+const PAGE_LIMIT: usize = 20;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/search", get(search_api))
+        .route("/search", get(show_results))
+}
+
+/// Query string of both endpoints. Everything is a string so that any input reaches the
+/// handler, which answers a bad `limit` or `section` in the endpoint's own error format.
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchParams {
+    #[serde(default)]
+    pub q: String,
+    pub limit: Option<String>,
+    pub section: Option<String>,
+}
+
+/// `GET /api/search` body (CONTRACT.md), plus the section filter applied.
+#[derive(Debug, Serialize)]
+pub struct SearchResponse {
+    pub query: String,
+    pub took_us: u64,
+    pub hits: Vec<Hit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+}
+
+async fn search_api(
+    State(state): State<AppState>,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let Query(params) = params
+        .map_err(|e| Error::BadRequest(format!("invalid query string: {}", e.body_text())))?;
+    let limit = match params
+        .limit
+        .as_deref()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| {
+                Error::BadRequest(format!(
+                    "limit must be a whole number from 1 to {MAX_LIMIT}"
+                ))
+            })?
+            .clamp(1, MAX_LIMIT),
+    };
+    let section = section_filter(&state, params.section.as_deref())
+        .map_err(|known| Error::BadRequest(format!("unknown section; known sections: {known}")))?;
+    let started = Instant::now();
+    let hits = run_search(&state, params.q.clone(), limit, section.clone()).await?;
+    let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    Ok(Json(SearchResponse {
+        query: params.q,
+        took_us,
+        hits,
+        section,
+    }))
+}
+
+/// `/search?q=&section=`: the results page, for readers without JavaScript and for Enter in
+/// the header box.
+async fn show_results(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    params: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Response, Error> {
+    let params = params.map(|Query(p)| p).unwrap_or_default();
+    let section = section_filter(&state, params.section.as_deref()).unwrap_or(None);
+    let hits = run_search(&state, params.q.clone(), PAGE_LIMIT, section.clone()).await?;
+    let others = if hits.is_empty() && section.is_some() {
+        run_search(&state, params.q.clone(), 1, None).await?.len()
+    } else {
+        0
+    };
+    let site = &state.site;
+    let page = ResultsPage {
+        layout: &site.layout,
+        sections: &site.library.sections,
+        q: params.q.trim(),
+        section: section.as_deref().unwrap_or(""),
+        results: hits
+            .iter()
+            .map(|h| ResultEntry::new(h, site.library.section(&h.section)))
+            .collect(),
+        matches_elsewhere: others > 0,
+        suggestions: SUGGESTIONS,
+    };
+    // The header's account links (and nothing else) differ per reader.
+    Ok(crate::personal::render_page(&page, viewer.as_deref()))
+}
+
+/// The section id to filter on: `None` for none or empty, `Err(known ids)` for an unknown one.
+fn section_filter(state: &AppState, section: Option<&str>) -> Result<Option<String>, String> {
+    let Some(section) = section.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let sections = &state.site.library.sections;
+    if sections.iter().any(|s| s.id == section) {
+        Ok(Some(section.to_string()))
+    } else {
+        Err(sections
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "))
+    }
+}
+
+/// Runs the search on the blocking pool: scoring and typo expansion are CPU work.
+async fn run_search(
+    state: &AppState,
+    q: String,
+    limit: usize,
+    section: Option<String>,
+) -> Result<Vec<Hit>, Error> {
+    if q.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let site = state.site.clone();
+    tokio::task::spawn_blocking(move || site.search.search(&q, limit, section.as_deref()))
+        .await
+        .map_err(|e| Error::Internal(format!("search task failed: {e}")))
+}
+
+/// Example searches offered when nothing matched.
+const SUGGESTIONS: &[&str] = &[
+    "mutable default argument",
+    "lru_cache",
+    "UnboundLocalError",
+    "asyncio.run",
+    "float precision",
+];
+
+/// One result as the page shows it.
+pub struct ResultEntry<'a> {
+    pub hit: &'a Hit,
+    pub section_title: &'a str,
+    /// The hit's URL with `?hl=` terms, so the article marks them (with JavaScript).
+    pub href: String,
+}
+
+impl<'a> ResultEntry<'a> {
+    fn new(hit: &'a Hit, section: Option<&'a Section>) -> Self {
+        Self {
+            hit,
+            section_title: section.map_or(hit.section.as_str(), |s| s.title.as_str()),
+            href: highlight_url(hit),
+        }
+    }
+}
+
+/// `/articles/slug?hl=a+b#anchor`: the article with the matched terms to mark.
+pub fn highlight_url(hit: &Hit) -> String {
+    let (path, anchor) = hit
+        .url
+        .split_once('#')
+        .map_or((hit.url.as_str(), None), |(p, a)| (p, Some(a)));
+    let terms: Vec<&str> = hit.terms.iter().map(String::as_str).take(8).collect();
+    if terms.is_empty() {
+        return hit.url.clone();
+    }
+    let hl =
+        percent_encoding::utf8_percent_encode(&terms.join(" "), percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    match anchor {
+        Some(a) => format!("{path}?hl={hl}#{a}"),
+        None => format!("{path}?hl={hl}"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "search/results.html")]
+pub struct ResultsPage<'a> {
+    pub layout: &'a Layout,
+    pub sections: &'a [Section],
+    pub q: &'a str,
+    /// The section filtered on, or empty for all.
+    pub section: &'a str,
+    pub results: Vec<ResultEntry<'a>>,
+    /// Nothing in the chosen section, but something in others.
+    pub matches_elsewhere: bool,
+    pub suggestions: &'static [&'static str],
+}

@@ -1,0 +1,350 @@
+//! Search through the real router: the `/api/search` contract, hostile input, the results
+//! page, related articles, and the judged-query evaluation over the shipped content.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use serde_json::Value;
+use snakepit::sandbox::api::Runner;
+use snakepit::{AppState, app};
+use tower::ServiceExt;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shipped site (built once per test binary) with a fresh database for this test.
+async fn state() -> (AppState, tempfile::TempDir) {
+    let runner = Runner::Unavailable("no sandbox in search tests".into());
+    common::state_for(common::shipped_site(), common::default_accounts(), runner).await
+}
+
+async fn get(uri: &str) -> (StatusCode, String) {
+    let request = Request::builder()
+        .uri(uri)
+        .body(Body::empty())
+        .expect("valid request");
+    let (state, _data) = state().await;
+    let response = app(state).oneshot(request).await.expect("router answers");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn api(q: &str, extra: &str) -> (StatusCode, Value) {
+    let q = percent_encoding::utf8_percent_encode(q, percent_encoding::NON_ALPHANUMERIC);
+    let (status, body) = get(&format!("/api/search?q={q}{extra}")).await;
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("JSON body ({e}): {body}"));
+    (status, json)
+}
+
+#[tokio::test]
+async fn api_answers_in_the_contract_shape() {
+    let (status, json) = api("mutable default argument", "&limit=5").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["query"], "mutable default argument");
+    assert!(json["took_us"].is_u64());
+    let hits = json["hits"].as_array().expect("hits array");
+    assert!(!hits.is_empty() && hits.len() <= 5);
+    for hit in hits {
+        for key in ["slug", "title", "url", "section", "snippet_html"] {
+            assert!(hit[key].is_string(), "{key} in {hit}");
+        }
+        assert!(hit["score"].is_number());
+        assert!(
+            hit["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("/articles/"))
+        );
+    }
+    assert_eq!(hits[0]["slug"], "mutable-default-arguments");
+    let scores: Vec<f64> = hits.iter().filter_map(|h| h["score"].as_f64()).collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "best first: {scores:?}"
+    );
+}
+
+#[tokio::test]
+async fn hits_point_at_the_matching_section_with_marks() {
+    let (_, json) = api(
+        "UnboundLocalError: local variable 'count' referenced before assignment",
+        "",
+    )
+    .await;
+    let hit = &json["hits"][0];
+    assert_eq!(hit["slug"], "scope-and-closures");
+    let url = hit["url"].as_str().expect("url");
+    let anchor = url.split_once('#').map(|(_, a)| a).expect("an #anchor");
+    let (_, page) = get(&format!(
+        "/articles/{}",
+        hit["slug"].as_str().expect("slug")
+    ))
+    .await;
+    let doc = scraper::Html::parse_document(&page);
+    let selector = scraper::Selector::parse(&format!("[id=\"{anchor}\"]")).expect("selector");
+    assert!(
+        doc.select(&selector).next().is_some(),
+        "anchor {anchor} exists on the page"
+    );
+    assert!(
+        hit["snippet_html"]
+            .as_str()
+            .is_some_and(|s| s.contains("<mark>")),
+        "{hit}"
+    );
+}
+
+#[tokio::test]
+async fn empty_and_whitespace_queries_give_no_hits() {
+    for q in ["", " ", "\t\n  "] {
+        let (status, json) = api(q, "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(json["hits"], Value::Array(vec![]));
+    }
+    let (status, body) = get("/api/search").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn hostile_input_never_errors() {
+    let long = "lru_cache ".repeat(1100);
+    let inputs = [
+        "\"",
+        "'",
+        "\"unbalanced",
+        "AND OR NOT",
+        "NOT",
+        "title:",
+        "title:foo",
+        "field:(a OR b",
+        "((((",
+        "))",
+        "[1 TO 2]",
+        "a^2 b~3 *",
+        "*",
+        "?",
+        "\\",
+        "🐍 ünïcödé 漢字",
+        "\u{0}\u{1}\u{7f}",
+        "<script>alert(1)</script>",
+        "%",
+        "+-&&||!",
+        long.as_str(),
+    ];
+    for q in inputs {
+        let (status, json) = api(q, "").await;
+        assert_eq!(status, StatusCode::OK, "{q:?}: {json}");
+        assert!(json["hits"].is_array(), "{q:?}");
+        for hit in json["hits"].as_array().into_iter().flatten() {
+            let snippet = hit["snippet_html"].as_str().unwrap_or_default();
+            assert!(
+                !snippet.contains("<script"),
+                "snippets are escaped: {snippet}"
+            );
+        }
+    }
+    // Raw, unencoded oddities in the query string itself.
+    for uri in [
+        "/api/search?q=%ZZ",
+        "/api/search?q=a&q=b",
+        "/api/search?q=%00%01",
+        "/api/search?q=a%2",
+    ] {
+        let (status, body) = get(uri).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+            "{uri}: {status}"
+        );
+        let json: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{uri}: JSON ({e}): {body}"));
+        assert!(
+            json.get("hits").is_some() || json["error"].is_string(),
+            "{uri}: {json}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_parameters_are_json_errors() {
+    let (status, json) = api("gil", "&limit=lots").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(json["error"].is_string());
+    let (status, json) = api("gil", "&section=nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("section"))
+    );
+    let (status, json) = api("gil", "&limit=100000").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(json["hits"].as_array().is_some_and(|h| h.len() <= 50));
+}
+
+#[tokio::test]
+async fn section_filter_keeps_one_section() {
+    let (status, json) = api("closure", "&section=pitfalls&limit=20").await;
+    assert_eq!(status, StatusCode::OK);
+    let hits = json["hits"].as_array().expect("hits");
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|h| h["section"] == "pitfalls"), "{json}");
+}
+
+#[tokio::test]
+async fn results_page_works_without_javascript() {
+    let (status, page) = get("/search?q=lru_cache").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc = scraper::Html::parse_document(&page);
+    let link = scraper::Selector::parse(".search-result-title").expect("selector");
+    let first = doc.select(&link).next().expect("a result");
+    assert!(
+        first
+            .value()
+            .attr("href")
+            .is_some_and(|h| h.starts_with("/articles/functional-tools")),
+        "{page}"
+    );
+    let (status, page) = get("/search?q=zzqxqzzqxq&section=pitfalls").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc = scraper::Html::parse_document(&page);
+    assert!(
+        doc.select(&scraper::Selector::parse(".no-results .search-suggestions a").expect("s"))
+            .next()
+            .is_some()
+    );
+    let (status, _) = get("/search").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = get("/search?q=%22(AND&section=%00").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_page_loads_search_js_and_articles_list_related() {
+    let (_, page) = get("/articles/mutable-default-arguments").await;
+    let doc = scraper::Html::parse_document(&page);
+    let script = scraper::Selector::parse("script[src^='/static/search.js?v=']").expect("selector");
+    assert!(
+        doc.select(&script).next().is_some(),
+        "search.js is included, fingerprinted"
+    );
+    let related = scraper::Selector::parse(".related-list a").expect("selector");
+    let links: Vec<_> = doc
+        .select(&related)
+        .filter_map(|a| a.value().attr("href"))
+        .collect();
+    assert!(!links.is_empty(), "related articles listed");
+    assert!(
+        links
+            .iter()
+            .all(|l| *l != "/articles/mutable-default-arguments"),
+        "not itself"
+    );
+}
+
+#[derive(Debug, Deserialize)]
+struct JudgedFile {
+    query: Vec<Judged>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Judged {
+    q: String,
+    kind: String,
+    expect: Vec<String>,
+}
+
+fn judged_queries(dir: &Path) -> Vec<(String, Judged)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let file: JudgedFile =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.extend(file.query.into_iter().map(|q| (name.clone(), q)));
+    }
+    out
+}
+
+/// Recall@3 and MRR@10 over every judged query whose expected articles exist; a table per
+/// kind is printed (run with `--nocapture` to see it).
+#[test]
+fn judged_queries_meet_the_relevance_bar() {
+    let site = common::shipped_site();
+    let mut per_kind: BTreeMap<String, (usize, usize, f64)> = BTreeMap::new();
+    let mut misses = Vec::new();
+    let mut unknown = Vec::new();
+    for (file, j) in judged_queries(&root().join("tests/search-judged")) {
+        // A judgement naming an article that does not exist is a mistake, not a skip.
+        unknown.extend(
+            j.expect
+                .iter()
+                .filter(|s| site.library.article(s).is_none())
+                .map(|s| format!("{file}: {s}")),
+        );
+        let hits = site.search.search(&j.q, 10, None);
+        let rank = hits
+            .iter()
+            .position(|h| j.expect.contains(&h.slug))
+            .map(|r| r + 1);
+        let entry = per_kind.entry(j.kind.clone()).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(rank.is_some_and(|r| r <= 3));
+        entry.2 += rank.map_or(0.0, |r| 1.0 / r as f64);
+        if rank.is_none_or(|r| r > 1) {
+            let got: Vec<&str> = hits.iter().take(3).map(|h| h.slug.as_str()).collect();
+            misses.push(format!(
+                "{file}: [{}] {:?} rank {rank:?}, want {:?}, got {got:?}",
+                j.kind, j.q, j.expect
+            ));
+        }
+    }
+    let (n, r3, rr) = per_kind
+        .values()
+        .fold((0, 0, 0.0), |a, v| (a.0 + v.0, a.1 + v.1, a.2 + v.2));
+    println!("\n| kind | queries | recall@3 | MRR |\n|---|---:|---:|---:|");
+    for (kind, (k, r, m)) in &per_kind {
+        println!(
+            "| {kind} | {k} | {:.3} | {:.3} |",
+            *r as f64 / *k as f64,
+            m / *k as f64
+        );
+    }
+    let recall = r3 as f64 / n.max(1) as f64;
+    let mrr = rr / n.max(1) as f64;
+    println!("| **all** | {n} | {recall:.3} | {mrr:.3} |");
+    assert!(
+        unknown.is_empty(),
+        "judged queries expect articles that do not exist: {unknown:?}"
+    );
+    println!("\nNot ranked first:\n{}", misses.join("\n"));
+    assert!(n > 0, "no judged queries found");
+    assert!(
+        recall >= 0.95 && mrr >= 0.85,
+        "recall@3 {recall:.3} (min 0.95), MRR {mrr:.3} (min 0.85)"
+    );
+}
