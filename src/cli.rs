@@ -25,20 +25,27 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs go to stderr from a dedicated thread, so request handlers never wait on the write;
+/// nothing is dropped (lossless), and the returned guard flushes what is left when dropped.
+fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_env("SNAKEPIT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("snakepit-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    init_tracing(args.log_format);
+    let _log = init_tracing(args.log_format);
     let site = match Site::build(&args.site) {
         Ok(site) => site,
         Err(e) => {
@@ -154,7 +161,7 @@ fn check(args: &CheckArgs) -> ExitCode {
         println!("ok: {summary} (not run)");
         return ExitCode::SUCCESS;
     }
-    init_tracing(LogFormat::Text);
+    let _log = init_tracing(LogFormat::Text);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
