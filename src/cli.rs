@@ -58,15 +58,8 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("snakepit: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(serve_site(site, &args)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -162,15 +155,8 @@ fn check(args: &CheckArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let _log = init_tracing(LogFormat::Text);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("snakepit: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_multi_thread()) else {
+        return ExitCode::FAILURE;
     };
     let errors = runtime.block_on(async {
         let sandbox = Sandbox::start(args.sandbox.config(&args.data))
@@ -205,15 +191,8 @@ where
     F: FnOnce(crate::db::Db) -> Fut,
     Fut: std::future::Future<Output = Result<String, String>>,
 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("snakepit: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime(tokio::runtime::Builder::new_current_thread()) else {
+        return ExitCode::FAILURE;
     };
     let result = runtime.block_on(async {
         let db = crate::db::open(data).await.map_err(|e| e.to_string())?;
@@ -302,4 +281,13 @@ fn backup(args: &BackupArgs) -> ExitCode {
             .map_err(|e| format!("backup failed: {e}"))?;
         Ok(format!("backup written to {}", file.display()))
     })
+}
+
+/// Builds an async runtime, or explains on stderr why it cannot.
+fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("snakepit: cannot start the async runtime: {e}"))
+        .ok()
 }
