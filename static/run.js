@@ -171,10 +171,20 @@
     else if (document.activeElement === this.stopButton) this.runButton.focus({ preventScroll: true });
   };
 
+  // Which limit ended a run, in the reader's words.
+  var LIMITS = {
+    wall: "Timed out",
+    output: "Stopped: too much output",
+    memory: "Stopped: memory limit reached",
+    disk: "Stopped: disk limit reached",
+    cpu: "Stopped: CPU time limit reached",
+  };
+
   Snippet.prototype.finish = function (result) {
     var parts = [];
     var ok = !result.timed_out && result.exit_code === 0;
-    if (result.timed_out) parts.push("Timed out");
+    if (result.killed_by && LIMITS[result.killed_by]) parts.push(LIMITS[result.killed_by]);
+    else if (result.timed_out) parts.push("Timed out");
     else if (result.signal != null) parts.push("Killed by signal " + result.signal);
     else if (result.exit_code != null) parts.push("Exit code " + result.exit_code);
     if (result.truncated) parts.push("output truncated");

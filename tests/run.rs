@@ -317,3 +317,28 @@ async fn metrics_count_runs_and_requests() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_exit_event_names_the_limit_that_ended_the_run() {
+    let limits = Limits {
+        wall: Duration::from_millis(700),
+        ..Limits::default()
+    };
+    let app = TestApp::with_sandbox(1, limits).await;
+    let res = app
+        .request(run_request(
+            "import time\nprint('zzz', flush=True)\ntime.sleep(30)",
+            true,
+        ))
+        .await;
+    let events = parse_sse(&res.text());
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "exit");
+    let exit: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(exit["timed_out"], true, "{exit}");
+    assert_eq!(exit["killed_by"], "wall", "{exit}");
+    assert!(
+        exit.get("stdout").is_none() && exit.get("stderr").is_none(),
+        "{exit}"
+    );
+}

@@ -331,47 +331,36 @@ async fn show_signup(
     )
 }
 
-async fn submit_login(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    Form(form): Form<AccountForm>,
-) -> Response {
-    let next = safe_next(form.next.as_deref());
-    let username = form.username.clone();
-    match login(
-        &state,
-        ip,
-        Credentials {
-            username: form.username,
-            password: form.password,
-        },
-    )
-    .await
-    {
-        Ok(started) => with_session(&state, &started, Redirect::to(&next)),
-        Err(e) => form_page(&state, None, false, Some(&e), username, next),
-    }
+async fn submit_login(state: State<AppState>, ip: ClientIp, form: Form<AccountForm>) -> Response {
+    submit_account_form(state, ip, form, false).await
 }
 
-async fn submit_signup(
+async fn submit_signup(state: State<AppState>, ip: ClientIp, form: Form<AccountForm>) -> Response {
+    submit_account_form(state, ip, form, true).await
+}
+
+/// The login and sign-up forms: start a session and go on, or show the form again with
+/// the error and the username kept.
+async fn submit_account_form(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     Form(form): Form<AccountForm>,
+    signing_up: bool,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     let username = form.username.clone();
-    match signup(
-        &state,
-        ip,
-        Credentials {
-            username: form.username,
-            password: form.password,
-        },
-    )
-    .await
-    {
+    let credentials = Credentials {
+        username: form.username,
+        password: form.password,
+    };
+    let result = if signing_up {
+        signup(&state, ip, credentials).await
+    } else {
+        login(&state, ip, credentials).await
+    };
+    match result {
         Ok(started) => with_session(&state, &started, Redirect::to(&next)),
-        Err(e) => form_page(&state, None, true, Some(&e), username, next),
+        Err(e) => form_page(&state, None, signing_up, Some(&e), username, next),
     }
 }
 

@@ -149,13 +149,15 @@ fn output_event(out: Output) -> Event {
         .data(text.replace("\r\n", "\n").replace('\r', "\n"))
 }
 
-/// The `exit` event: the JSON result without stdout and stderr.
+/// The `exit` event: the JSON result without stdout and stderr (derived from the JSON
+/// mode's answer, so the two never drift apart).
 fn exit_json(o: &RunOutcome) -> String {
-    serde_json::json!({
-        "exit_code": o.exit_code, "signal": o.signal, "timed_out": o.timed_out,
-        "truncated": o.truncated, "duration_ms": o.duration_ms,
-    })
-    .to_string()
+    let mut value = serde_json::to_value(o).expect("a RunOutcome serializes");
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("stdout");
+        fields.remove("stderr");
+    }
+    value.to_string()
 }
 
 fn run_error(e: RunError) -> Response {
