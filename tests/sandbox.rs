@@ -121,6 +121,10 @@ fn signals_to_the_server_and_everyone_are_refused() {
     hostile(code, |o| {
         assert_eq!(o.stdout, "refused 1\n".repeat(4), "{o:?}")
     });
+    // The kernel reads kill's pid as a 32-bit int: garbage in the register's upper
+    // half must not slip the server's pid past the filter (kill is syscall 62).
+    let raw = "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nfor target in (os.getppid(), -1):\n    r = libc.syscall(62, ctypes.c_long((7 << 32) | (target & 0xffffffff)), 9)\n    print(r, ctypes.get_errno())\n";
+    hostile(raw, |o| assert_eq!(o.stdout, "-1 1\n-1 1\n", "{o:?}"));
 }
 
 #[test]

@@ -1,42 +1,36 @@
-//! The seccomp layer: a small deny-list filter written as classic BPF by hand.
+//! The seccomp layer: a small deny-list filter, compiled to BPF by libseccomp.
 //!
-//! Why not `seccompiler`: its filters carry one action each and key rules by
-//! syscall number, so it cannot say "any x32 syscall" (numbers with bit 30
-//! set, a classic bypass of x86-64 deny-lists) nor mix EPERM and ENOSYS
-//! answers in one filter. The program below is short enough to read whole:
-//! wrong architecture → kill; x32 → ENOSYS; listed syscalls → EPERM;
-//! `socket` other than AF_UNIX → EPERM; `clone` with namespace flags → EPERM;
-//! `clone3` → ENOSYS (glibc then falls back to `clone`, checked above);
-//! signals aimed at the server → EPERM; everything else allowed.
+//! The policy: another architecture's syscalls (i386 via `int 0x80`, x32 with
+//! bit 30 set, a classic bypass of x86-64 deny-lists) → ENOSYS; listed
+//! syscalls → EPERM; `socket` other than AF_UNIX → EPERM; `clone` with
+//! namespace flags → EPERM; `clone3` → ENOSYS (glibc then falls back to
+//! `clone`, checked above); signals aimed at the server → EPERM; everything
+//! else allowed. Arguments the kernel reads as 32-bit `int`s are compared on
+//! their low 32 bits only (a masked compare), so garbage in the upper half of
+//! the register cannot slip past an equality test.
 
-use libc::{c_long, sock_filter, sock_fprog};
-
-/// BPF_LD | BPF_W | BPF_ABS (LD and W are 0).
-const BPF_LD_W_ABS: u16 = 0x20;
-const BPF_JEQ_K: u16 = 0x05 | 0x10;
-const BPF_JGE_K: u16 = 0x05 | 0x30;
-const BPF_JSET_K: u16 = 0x05 | 0x40;
-const BPF_RET_K: u16 = 0x06;
-
-const RET_ALLOW: u32 = 0x7fff_0000;
-const RET_KILL_PROCESS: u32 = 0x8000_0000;
-const RET_ERRNO: u32 = 0x0005_0000;
-
-const OFF_NR: u32 = 0;
-const OFF_ARCH: u32 = 4;
-/// Low 32 bits of argument 0 (little-endian).
-const OFF_ARG0: u32 = 16;
-/// Low 32 bits of argument 1.
-const OFF_ARG1: u32 = 24;
-
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: u32 = 0xC000_003E;
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: u32 = 0xC000_00B7;
+use libc::c_long;
+use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 
 /// Namespace flags that `clone` must not carry (user, pid, net, mount, ...).
-const CLONE_NS_MASK: u32 =
-    0x0002_0000 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000;
+const CLONE_NS_FLAGS: [u64; 7] = [
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+];
+
+/// "The low 32 bits of argument `arg` equal `value`."
+fn low32_eq(arg: u32, value: u32) -> ScmpArgCompare {
+    ScmpArgCompare::new(
+        arg,
+        ScmpCompareOp::MaskedEqual(0xffff_ffff),
+        u64::from(value),
+    )
+}
 
 /// Syscalls the run never needs and an escape would: leaving the process
 /// group, inspecting other processes, kernel attack surface, namespaces.
@@ -94,34 +88,6 @@ fn denied() -> Vec<c_long> {
     v
 }
 
-fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
-    sock_filter { code, jt, jf, k }
-}
-
-fn errno(e: i32) -> sock_filter {
-    stmt(BPF_RET_K, RET_ERRNO | (e as u32 & 0xffff))
-}
-
-/// "If arg `off` of syscall `nr` equals `value`, fail with EPERM."
-fn deny_arg_eq(p: &mut Vec<sock_filter>, nr: c_long, off: u32, value: u32) {
-    p.push(jump(BPF_JEQ_K, nr as u32, 0, 4));
-    p.push(stmt(BPF_LD_W_ABS, off));
-    p.push(jump(BPF_JEQ_K, value, 0, 1));
-    p.push(errno(libc::EPERM));
-    p.push(stmt(BPF_LD_W_ABS, OFF_NR));
-}
-
-/// Builds the filter. `server_pid` is protected from `kill`, `tgkill` and
-/// `pidfd_open` even when Landlock signal scoping (ABI 6) is missing.
 /// Metadata changes Landlock does not govern. Denied only when the run
 /// shares the server's uid (no per-run uid): it could otherwise chmod the
 /// server's own files (the database, runner.py) out of reach. The cost:
@@ -155,89 +121,64 @@ fn metadata_changes() -> Vec<c_long> {
     v
 }
 
-pub(crate) fn program(server_pid: i32, same_uid_as_server: bool) -> Vec<sock_filter> {
-    let mut p = vec![
-        stmt(BPF_LD_W_ABS, OFF_ARCH),
-        jump(BPF_JEQ_K, AUDIT_ARCH, 1, 0),
-        stmt(BPF_RET_K, RET_KILL_PROCESS),
-        stmt(BPF_LD_W_ABS, OFF_NR),
-    ];
-    #[cfg(target_arch = "x86_64")]
-    {
-        p.push(jump(BPF_JGE_K, 0x4000_0000, 0, 1));
-        p.push(errno(libc::ENOSYS));
-    }
+/// Builds the filter. `server_pid` is protected from `kill`, `tgkill` and
+/// `pidfd_open` even when Landlock signal scoping (ABI 6) is missing.
+pub(crate) fn filter(
+    server_pid: i32,
+    same_uid_as_server: bool,
+) -> Result<ScmpFilterContext, libseccomp::error::SeccompError> {
+    let eperm = ScmpAction::Errno(libc::EPERM);
+    let sys = |nr: c_long| ScmpSyscall::from(nr as i32);
+    let mut f = ScmpFilterContext::new(ScmpAction::Allow)?;
+    f.set_act_badarch(ScmpAction::Errno(libc::ENOSYS))?;
     let extra = if same_uid_as_server {
         metadata_changes()
     } else {
         Vec::new()
     };
     for nr in denied().into_iter().chain(extra) {
-        p.push(jump(BPF_JEQ_K, nr as u32, 0, 1));
-        p.push(errno(libc::EPERM));
+        f.add_rule(eperm, sys(nr))?;
     }
-    p.push(jump(BPF_JEQ_K, libc::SYS_clone3 as u32, 0, 1));
-    p.push(errno(libc::ENOSYS));
-    // socket(domain != AF_UNIX) → EPERM.
-    p.push(jump(BPF_JEQ_K, libc::SYS_socket as u32, 0, 4));
-    p.push(stmt(BPF_LD_W_ABS, OFF_ARG0));
-    p.push(jump(BPF_JEQ_K, libc::AF_UNIX as u32, 0, 1));
-    p.push(stmt(BPF_RET_K, RET_ALLOW));
-    p.push(errno(libc::EPERM));
-    // clone(flags & namespaces) → EPERM.
-    p.push(jump(BPF_JEQ_K, libc::SYS_clone as u32, 0, 4));
-    p.push(stmt(BPF_LD_W_ABS, OFF_ARG0));
-    p.push(jump(BPF_JSET_K, CLONE_NS_MASK, 0, 1));
-    p.push(errno(libc::EPERM));
-    p.push(stmt(BPF_RET_K, RET_ALLOW));
+    f.add_rule(ScmpAction::Errno(libc::ENOSYS), sys(libc::SYS_clone3))?;
+    // `socket`'s domain is an int: any value but exactly AF_UNIX (upper bits
+    // included) is refused, which can only refuse more.
+    let not_unix = ScmpArgCompare::new(0, ScmpCompareOp::NotEqual, libc::AF_UNIX as u64);
+    f.add_rule_conditional(eperm, sys(libc::SYS_socket), &[not_unix])?;
+    for flag in CLONE_NS_FLAGS {
+        let has = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(flag), flag);
+        f.add_rule_conditional(eperm, sys(libc::SYS_clone), &[has])?;
+    }
     // Terminal injection, should a tty ever be reachable.
-    deny_arg_eq(&mut p, libc::SYS_ioctl, OFF_ARG1, libc::TIOCSTI as u32);
+    f.add_rule_conditional(
+        eperm,
+        sys(libc::SYS_ioctl),
+        &[low32_eq(1, libc::TIOCSTI as u32)],
+    )?;
     // Signals to the server, its process group, or everyone (-1).
     let pid = server_pid as u32;
     for target in [pid, pid.wrapping_neg(), u32::MAX] {
-        deny_arg_eq(&mut p, libc::SYS_kill, OFF_ARG0, target);
+        f.add_rule_conditional(eperm, sys(libc::SYS_kill), &[low32_eq(0, target)])?;
     }
-    deny_arg_eq(&mut p, libc::SYS_tgkill, OFF_ARG0, pid);
-    deny_arg_eq(&mut p, libc::SYS_tkill, OFF_ARG0, pid);
-    deny_arg_eq(&mut p, libc::SYS_pidfd_open, OFF_ARG0, pid);
-    p.push(stmt(BPF_RET_K, RET_ALLOW));
-    p
+    for nr in [libc::SYS_tgkill, libc::SYS_tkill, libc::SYS_pidfd_open] {
+        f.add_rule_conditional(eperm, sys(nr), &[low32_eq(0, pid)])?;
+    }
+    Ok(f)
 }
 
 /// Installs the filter on the calling (single) thread. Requires
 /// `no_new_privs`, which the helper sets first.
 pub(crate) fn install(server_pid: i32, same_uid_as_server: bool) -> std::io::Result<()> {
-    let mut prog = program(server_pid, same_uid_as_server);
-    let fprog = sock_fprog {
-        len: u16::try_from(prog.len()).map_err(|_| std::io::Error::other("filter too long"))?,
-        filter: prog.as_mut_ptr(),
-    };
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            0u32,
-            &fprog as *const sock_fprog,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    filter(server_pid, same_uid_as_server)
+        .and_then(|f| f.load())
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn program_fits_and_jumps_stay_inside() {
-        let p = super::program(1234, true);
-        assert!(p.len() < 4096);
-        for (i, ins) in p.iter().enumerate() {
-            if ins.code & 0x07 == 0x05 {
-                assert!(i + 1 + usize::from(ins.jt.max(ins.jf)) < p.len());
-            }
+    fn filter_builds_for_both_modes() {
+        for same_uid in [false, true] {
+            super::filter(1234, same_uid).expect("libseccomp accepts every rule");
         }
-        assert_eq!(p.last().map(|i| i.k), Some(super::RET_ALLOW));
     }
 }
