@@ -124,10 +124,13 @@ pub struct Auth {
     pub(crate) token_hash: Option<String>,
 }
 
+/// A cached session: who, when it expires (unix seconds), when last checked.
+type CachedSession = (Arc<Viewer>, i64, Instant);
+
 /// Accounts state shared by all requests.
 pub struct Accounts {
     pub config: AccountsConfig,
-    sessions: RwLock<HashMap<String, (Arc<Viewer>, i64, Instant)>>,
+    sessions: RwLock<HashMap<String, CachedSession>>,
     proxy_users: RwLock<HashMap<String, Arc<Viewer>>>,
     proxy_key: [u8; 32],
     pub(crate) login_by_user: limit::Limiter,

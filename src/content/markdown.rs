@@ -315,9 +315,9 @@ impl Renderer<'_> {
             _ => {
                 let label = Highlighter::label(lang);
                 let mut html = String::new();
-                let _ = write!(
+                let _ = writeln!(
                     html,
-                    "<figure class=\"code-block\"><figcaption>{}</figcaption><pre class=\"code\"><code class=\"language-{}\">{}</code></pre></figure>\n",
+                    "<figure class=\"code-block\"><figcaption>{}</figcaption><pre class=\"code\"><code class=\"language-{}\">{}</code></pre></figure>",
                     escape(label),
                     escape(lang),
                     self.hl.highlight(lang, code)
