@@ -1043,6 +1043,37 @@ async fn html_forms_work_without_javascript() {
         ["wrong username or password"]
     );
 
+    // Login CSRF: another site's form cannot sign the reader in (to any account),
+    // whether the browser says so with Sec-Fetch-Site or only with Origin.
+    let good = [("username", "ada"), ("password", "correct horse")];
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+    ] {
+        let mut req = form_request("/login", None, &good);
+        req.headers_mut().insert(name, value.parse().unwrap());
+        let res = app.request(req).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{name}: {value}");
+        assert!(res.header("set-cookie").is_empty(), "{name}: {value}");
+    }
+    let mut req = form_request("/signup", None, &good);
+    req.headers_mut()
+        .insert("sec-fetch-site", "cross-site".parse().unwrap());
+    assert_eq!(app.request(req).await.status, StatusCode::FORBIDDEN);
+    // The same form sent from the site itself works.
+    for (name, value) in [
+        ("sec-fetch-site", "same-origin"),
+        ("origin", "http://localhost"),
+    ] {
+        let mut req = form_request("/login", None, &good);
+        req.headers_mut().insert(name, value.parse().unwrap());
+        req.headers_mut()
+            .insert("host", "localhost".parse().unwrap());
+        let res = app.request(req).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{name}: {value}");
+    }
+
     // Write, edit and delete a note through forms.
     let res = app
         .request(form_request(

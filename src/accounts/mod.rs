@@ -304,6 +304,13 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
     let mut request = request;
     if safe {
         auth.csrf_ok = true;
+    } else if auth.viewer.is_none() && is_cross_site(&request) {
+        // No session, so no CSRF token yet: a cross-site form could sign the reader
+        // in to an account the attacker controls (login CSRF). Browsers say where a
+        // request comes from; refuse what another site sent.
+        let e =
+            Error::Forbidden("cross-site request refused: submit the form from this site".into());
+        return crate::ApiError(e).into_response_for(request.uri().path());
     } else if let Some(viewer) = auth.viewer.clone() {
         let header_token = request
             .headers()
@@ -321,6 +328,25 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
     }
     request.extensions_mut().insert(auth);
     next.run(request).await
+}
+
+/// Whether the browser says another site sent this request: `Sec-Fetch-Site`
+/// when present (every current browser), else an `Origin` naming another host.
+fn is_cross_site(request: &Request) -> bool {
+    let headers = request.headers();
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site.as_bytes() == b"cross-site";
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    // HTTP/1.1 names the host in `Host`, HTTP/2 in the URI's authority.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    let from = origin.split_once("://").map(|(_, authority)| authority);
+    !matches!((from, host), (Some(from), Some(host)) if from.eq_ignore_ascii_case(host))
 }
 
 fn is_form(request: &Request) -> bool {
