@@ -107,6 +107,26 @@ async fn hits_point_at_the_matching_section_with_marks() {
 }
 
 #[tokio::test]
+async fn queries_naming_the_subject_land_on_the_article_and_details_on_their_section() {
+    // The title names every word (a typo corrected): the article's opening, no anchor.
+    for q in ["mutable default", "mutible defualt"] {
+        let (_, json) = api(q, "").await;
+        assert_eq!(
+            json["hits"][0]["url"], "/articles/mutable-default-arguments",
+            "{q}"
+        );
+    }
+    // A detail the title does not name: the section holding every word of it.
+    let (_, json) = api("default_factory dataclass field", "").await;
+    let url = json["hits"][0]["url"].as_str().expect("url").to_string();
+    let (path, anchor) = url.split_once('#').expect("an #anchor");
+    let (_, page) = get(path).await;
+    let doc = scraper::Html::parse_document(&page);
+    let heading = scraper::Selector::parse(&format!("[id=\"{anchor}\"]")).expect("selector");
+    assert!(doc.select(&heading).next().is_some(), "{url}");
+}
+
+#[tokio::test]
 async fn empty_and_whitespace_queries_give_no_hits() {
     for q in ["", " ", "\t\n  "] {
         let (status, json) = api(q, "").await;

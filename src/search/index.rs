@@ -120,6 +120,8 @@ pub struct ArticleInfo {
     pub title: String,
     pub section: String,
     pub summary: String,
+    /// Its first part: the opening, before any heading, when it has one.
+    pub first_part: usize,
 }
 
 /// One indexed part, for results and snippets.
@@ -180,6 +182,7 @@ impl SearchIndex {
                 title: a.title.clone(),
                 section: a.section.clone(),
                 summary: a.summary.clone(),
+                first_part: parts.len(),
             });
             let errors = a.errors.join("\n");
             // The slug is the author's own keywords for the article ("project-structure").
@@ -262,7 +265,10 @@ impl SearchIndex {
 
     fn run(&self, plan: &Plan, limit: usize, section: Option<&str>) -> tantivy::Result<Vec<Hit>> {
         let searcher = self.reader.searcher();
-        let (mut query, terms) = plan.query(&searcher, &self.fields);
+        let (mut query, groups) = plan.query(&searcher, &self.fields);
+        let mut terms: Vec<String> = groups.iter().flatten().cloned().collect();
+        terms.sort();
+        terms.dedup();
         if let Some(section) = section {
             let filter = TermQuery::new(
                 Term::from_field_text(self.fields.section, section),
@@ -280,8 +286,9 @@ impl SearchIndex {
             &*query,
             &TopDocs::with_limit((limit * 10).max(100)).order_by_score(),
         )?;
-        // Best part per article, plus a little for other matching parts.
-        let mut by_article: HashMap<usize, (f32, usize, f32)> = HashMap::new();
+        // Best part per article, plus a little for other matching parts; the matching
+        // parts are kept to choose where the result links to.
+        let mut by_article: HashMap<usize, (f32, Vec<usize>, f32)> = HashMap::new();
         let mut order = Vec::new();
         for (score, address) in top {
             let column = searcher
@@ -298,28 +305,69 @@ impl SearchIndex {
                 continue;
             };
             match by_article.get_mut(&info.article) {
-                Some(entry) => entry.2 += score,
+                Some(entry) => {
+                    entry.1.push(part);
+                    entry.2 += score;
+                }
                 None => {
-                    by_article.insert(info.article, (score, part, 0.0));
+                    by_article.insert(info.article, (score, vec![part], 0.0));
                     order.push(info.article);
                 }
             }
         }
-        let mut ranked: Vec<(f32, usize, usize)> = order
-            .into_iter()
+        let mut ranked: Vec<(f32, usize, &[usize])> = order
+            .iter()
             .filter_map(|a| {
-                by_article
-                    .get(&a)
-                    .map(|&(best, part, rest)| (best + 0.02 * rest.min(best * 4.0), a, part))
+                by_article.get(a).map(|(best, parts, rest)| {
+                    (best + 0.02 * rest.min(best * 4.0), *a, parts.as_slice())
+                })
             })
             .collect();
         ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
         ranked.truncate(limit);
+        let ranked: Vec<(f32, usize, usize)> = ranked
+            .into_iter()
+            .map(|(score, a, parts)| {
+                let words = &groups[..plan.words.len().min(groups.len())];
+                (score, a, self.landing_part(a, parts, words))
+            })
+            .collect();
         let stems = snippet::stems_of(&terms);
         Ok(ranked
             .into_iter()
             .map(|(score, a, part)| self.hit(score, a, part, &terms, &stems))
             .collect())
+    }
+
+    /// Where a result links to, given the query's words (each with its corrections and
+    /// completions; a word counts where one of them starts a word). When the article's
+    /// title names every word, the reader wants the article itself: its opening.
+    /// Otherwise the matching part (best-scoring first) with the most of the words, so a
+    /// typo query whose corrected word is rare still lands where both words are.
+    fn landing_part(&self, article: usize, parts: &[usize], words: &[Vec<String>]) -> usize {
+        let covered = |text: &str| {
+            let text = text.to_lowercase();
+            words
+                .iter()
+                .filter(|w| w.iter().any(|t| starts_a_word(&text, t)))
+                .count()
+        };
+        let first = self.articles[article].first_part;
+        if self.parts[first].anchor.is_none()
+            && !words.is_empty()
+            && covered(&self.articles[article].title) == words.len()
+        {
+            return first;
+        }
+        let mut best = (0, parts[0]);
+        for &part in parts.iter().take(8) {
+            let p = &self.parts[part];
+            let c = covered(&format!("{}\n{}\n{}", p.heading, p.prose, p.code));
+            if c > best.0 {
+                best = (c, part);
+            }
+        }
+        best.1
     }
 
     fn hit(
@@ -351,6 +399,17 @@ impl SearchIndex {
             terms: present_terms(terms, &[&p.heading, &p.prose, &p.code, &a.title]),
         }
     }
+}
+
+/// Whether `word` occurs in `text` at the start of a word ("mutable" in "mutable
+/// defaults", not in "immutable").
+fn starts_a_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        text[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '_')
+    })
 }
 
 /// The terms that occur in one of `texts` (lowercased substring test), at most eight.

@@ -165,17 +165,18 @@ impl Plan {
         self.words.is_empty()
     }
 
-    /// The query, and the terms (exact words, corrections, completions) worth highlighting.
-    pub fn query(&self, searcher: &Searcher, f: &Fields) -> (Box<dyn Query>, Vec<String>) {
+    /// The query, and per query word the terms (the word, its corrections and
+    /// completions) worth highlighting; joined compounds form groups of their own.
+    pub fn query(&self, searcher: &Searcher, f: &Fields) -> (Box<dyn Query>, Vec<Vec<String>>) {
         let mut stem = stem_analyzer();
-        let mut highlight: Vec<String> = Vec::new();
+        let mut groups: Vec<Vec<String>> = Vec::new();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let long = self.words.len() > 8;
         let error_boost = if self.error { 2.0 } else { 1.0 };
         let total = searcher.num_docs().max(1) as f32;
         for word in &self.words {
             let mut parts: Vec<Box<dyn Query>> = Vec::new();
-            highlight.push(word.text.clone());
+            let mut highlight = vec![word.text.clone()];
             let exc_boost = if word.exception { 3.0 } else { 1.0 };
             let share = searcher
                 .doc_freq(&Term::from_field_text(f.prose_x, &word.text))
@@ -237,6 +238,7 @@ impl Plan {
                     highlight.push(t);
                 }
             }
+            groups.push(highlight);
             let q: Box<dyn Query> =
                 Box::new(DisjunctionMaxQuery::with_tie_breaker(parts, TIE_BREAKER));
             let weight = word.weight * (1.2 - 2.0 * share).clamp(0.15, 1.0);
@@ -255,11 +257,9 @@ impl Plan {
                 Occur::Should,
                 Box::new(DisjunctionMaxQuery::with_tie_breaker(parts, TIE_BREAKER)),
             ));
-            highlight.push(word.clone());
+            groups.push(vec![word.clone()]);
         }
-        highlight.sort();
-        highlight.dedup();
-        (Box::new(BooleanQuery::new(clauses)), highlight)
+        (Box::new(BooleanQuery::new(clauses)), groups)
     }
 }
 
