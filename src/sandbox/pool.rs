@@ -122,8 +122,9 @@ impl Inner {
         if !is_root {
             tracing::warn!(
                 "sandbox: the server is not root, so runs share its uid: the process \
-                 budget is shared and chmod/chown are denied to snippets; start it as \
-                 root (the default in Docker) to give every run its own uid"
+                 budget is shared and chmod/chown are denied to snippets (the container \
+                 image runs this way, with its pids limit as the outer bound); a server \
+                 started as root on a host gives every run a uid of its own"
             );
         }
         if layers.meets_minimum() {
