@@ -42,6 +42,9 @@ pub(crate) struct HelperSpec {
     pub cpu_secs: u64,
     pub memory_bytes: u64,
     pub processes: u64,
+    /// Runs that can be alive at once (the pool's size): with a shared uid they
+    /// share RLIMIT_NPROC, and together they never get more than this many budgets.
+    pub pool_size: u64,
     pub file_size_bytes: u64,
     pub open_files: u64,
 }
@@ -125,9 +128,15 @@ fn confine_and_exec(spec: &HelperSpec) -> Result<std::convert::Infallible, Strin
     let nproc = if is_root && spec.uid.is_some() {
         spec.processes
     } else {
-        // Same uid as the server: RLIMIT_NPROC counts every task of the uid,
-        // so the budget is on top of what already runs (documented caveat).
-        spec.processes + count_tasks_of(unsafe { libc::getuid() })
+        // Same uid as the server: RLIMIT_NPROC counts every task of the uid, so
+        // the budget is on top of what already runs, other runs included (one
+        // run's fork bomb does not starve the next). But not on top of other
+        // runs' budgets without end: all runs together stay within pool-size
+        // budgets plus the uid's tasks outside runs, or fork bombs in successive
+        // runs would ratchet the limit up.
+        let tasks = count_tasks_of(unsafe { libc::getuid() }, spec.server_pid);
+        (spec.processes + tasks.all)
+            .min(spec.processes * spec.pool_size.max(1) + tasks.outside_runs)
     };
     report.rlimits = set_rlimits(spec, nproc, &mut report.problems);
 
@@ -257,12 +266,33 @@ fn set_rlimits(spec: &HelperSpec, nproc: u64, problems: &mut Vec<String>) -> boo
     ok
 }
 
-/// Number of tasks (threads included) owned by `uid`, as RLIMIT_NPROC counts them.
-fn count_tasks_of(uid: u32) -> u64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
+/// Tasks (threads included) owned by a uid, as RLIMIT_NPROC counts them.
+#[derive(Debug, Default)]
+struct TaskCount {
+    all: u64,
+    /// Those not in a run: not in a session whose leader the server started.
+    outside_runs: u64,
+}
+
+/// The session id of process `pid`, and the parent of that session's leader (if
+/// the leader still runs): a run's session leader is its interpreter, a child of
+/// the server.
+fn session_and_leader_parent(pid: &str) -> Option<(i32, Option<i32>)> {
+    let field = |pid: &str, n: usize| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "pid (comm) state ppid pgrp session ...": comm may hold anything.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        rest.split_whitespace().nth(n)?.parse().ok()
     };
-    let mut n = 0;
+    let sid = field(pid, 3)?;
+    Some((sid, field(&sid.to_string(), 1)))
+}
+
+fn count_tasks_of(uid: u32, server_pid: i32) -> TaskCount {
+    let mut n = TaskCount::default();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return n;
+    };
     for entry in dir.flatten() {
         if !entry.file_name().as_bytes().iter().all(u8::is_ascii_digit) {
             continue;
@@ -276,11 +306,22 @@ fn count_tasks_of(uid: u32) -> u64 {
             .and_then(|l| l.split_whitespace().next())
             .is_some_and(|u| u == uid.to_string());
         if uid_match {
-            n += status
+            let threads = status
                 .lines()
                 .find_map(|l| l.strip_prefix("Threads:"))
                 .and_then(|t| t.trim().parse::<u64>().ok())
                 .unwrap_or(1);
+            n.all += threads;
+            let name = entry.file_name();
+            let in_run = name
+                .to_str()
+                .and_then(session_and_leader_parent)
+                .is_some_and(|(sid, leader_parent)| {
+                    sid != server_pid && leader_parent == Some(server_pid)
+                });
+            if !in_run {
+                n.outside_runs += threads;
+            }
         }
     }
     n
@@ -365,4 +406,42 @@ fn build_ruleset(spec: &HelperSpec, abi: ABI) -> Result<RestrictionStatus, landl
         .add_rules(path_beneath_rules([&spec.scratch], AccessFs::from_all(abi)))?
         .add_rules(path_beneath_rules(["/dev/null"], AccessFs::from_all(abi)))?
         .restrict_self()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::CommandExt;
+
+    #[test]
+    fn tasks_in_runs_are_told_from_the_rest() {
+        let me = std::process::id() as i32;
+        let uid = unsafe { libc::getuid() };
+        // A "run": a child of this process leading a session of its own, with a
+        // grandchild in the same session.
+        let mut run = std::process::Command::new("/bin/sh");
+        run.args(["-c", "sleep 30 & sleep 30"]);
+        unsafe {
+            run.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut run = run.spawn().expect("sh");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let with_run = super::count_tasks_of(uid, me);
+        // Seen from another "server", the same processes are not its runs.
+        let as_other = super::count_tasks_of(uid, 1);
+        run.kill().ok();
+        run.wait().ok();
+        assert!(with_run.all >= 3, "{with_run:?}");
+        let in_runs = with_run.all - with_run.outside_runs;
+        assert!(
+            in_runs >= 2,
+            "sh and its sleep are in the run: {with_run:?}"
+        );
+        assert!(
+            as_other.outside_runs > with_run.outside_runs,
+            "{as_other:?}"
+        );
+    }
 }

@@ -109,6 +109,7 @@ impl Inner {
             limits: cfg.limits.clone(),
             uid_base: is_root.then_some(cfg.uid_base),
             server_pid: std::process::id() as i32,
+            pool_size: cfg.workers,
         };
         let probe = Worker::spawn(&env, 0, 0)
             .await

@@ -30,6 +30,8 @@ pub(crate) struct WorkerEnv {
     /// Per-slot uids when root.
     pub uid_base: Option<u32>,
     pub server_pid: i32,
+    /// The pool's size: how many runs can be alive at once.
+    pub pool_size: usize,
 }
 
 /// A started, confined interpreter.
@@ -71,6 +73,7 @@ impl Worker {
             cpu_secs: env.limits.cpu.as_secs() + u64::from(env.limits.cpu.subsec_nanos() > 0),
             memory_bytes: env.limits.memory_bytes,
             processes: env.limits.processes,
+            pool_size: env.pool_size as u64,
             file_size_bytes: env.limits.file_size_bytes,
             open_files: env.limits.open_files,
         };
