@@ -484,6 +484,36 @@ async fn the_no_js_run_page_offers_a_share_form_that_redirects_to_the_share() {
         attrs(&html, "form.share-form input[name=article]", "value"),
         vec!["first-steps"]
     );
+    assert!(attrs(&html, "form.share-form input[name=csrf_token]", "value").is_empty());
+
+    // A signed-in reader's form carries their CSRF token.
+    let res = app
+        .request(
+            Request::post("/api/signup")
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    json!({"username": "ada", "password": "correct horse"}).to_string(),
+                ))
+                .unwrap(),
+        )
+        .await;
+    let cookie = res
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = json_of(&res)["csrf_token"].as_str().unwrap().to_string();
+    let run = Request::post("/run")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", cookie)
+        .body(Body::from("code=print%28a%29"))
+        .unwrap();
+    let html = app.request(run).await.html();
+    assert_eq!(
+        attrs(&html, "form.share-form input[name=csrf_token]", "value"),
+        vec![csrf]
+    );
 }
 
 /// The app over the fixture site and the database in `data`, as `serve` builds it.
