@@ -21,6 +21,7 @@ pub mod notes;
 pub mod personal;
 pub mod sandbox;
 pub mod search;
+pub mod shares;
 pub mod site;
 
 use std::sync::Arc;
@@ -38,9 +39,11 @@ pub struct AppState {
     /// The snippet sandbox, or why it is not running.
     pub runner: sandbox::api::Runner,
     pub metrics: Arc<http::Metrics>,
-    /// The SQLite pool (accounts, sessions, bookmarks, notes).
+    /// The SQLite pool (accounts, sessions, bookmarks, notes, shares).
     pub db: db::Db,
     pub accounts: Arc<accounts::Accounts>,
+    /// Shares each client may create per window (see [`shares::default_limiter`]).
+    pub share_limiter: Arc<accounts::limit::Limiter>,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
             metrics: Arc::default(),
             db,
             accounts: Arc::new(accounts),
+            share_limiter: Arc::new(shares::default_limiter()),
         }
     }
 }
@@ -71,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(bookmarks::router())
         .merge(notes::router())
+        .merge(shares::router())
         .fallback(http::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -28,6 +28,8 @@ pub const HEAD: &str = "head";
 pub const ACCOUNT: &str = "account";
 pub const STAR: &str = "star";
 pub const NOTES: &str = "notes";
+/// The CSRF field of a form on a per-request page, for signed-in readers.
+pub const CSRF: &str = "csrf";
 
 /// HTML-escapes `s` into `out`.
 pub fn escape_into(out: &mut String, s: &str) {
@@ -67,6 +69,7 @@ pub fn fill_common(slot: &str, viewer: Option<&Viewer>, out: &mut String) {
             csrf_input(out, v);
             out.push_str("<button type=\"submit\" class=\"link-button\">Sign out</button></form>");
         }
+        (CSRF, Some(v)) => csrf_input(out, v),
         (ACCOUNT, None) => {
             out.push_str("<a class=\"nav-link nav-signin\" href=\"/login\">Sign in</a>")
         }

@@ -28,7 +28,7 @@
     if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
     return fetch(url, init);
   }
-  window.snakepit = { toast: toast, csrfToken: csrfToken, api: api };
+  window.snakepit = { toast: toast, csrfToken: csrfToken, api: api, copyText: copyText };
 
   // Theme: system preference until the reader picks one; the choice sticks.
   function currentTheme() {

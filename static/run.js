@@ -1,6 +1,8 @@
 // Runnable snippets: Run streams output live from POST /api/run (Server-Sent Events),
 // Stop aborts the request (the server then kills the run), the code is editable (Tab
 // indents, Enter keeps indentation) and Reset restores it. Each snippet runs on its own.
+// Share gives a link: to the snippet's section when the code is unchanged, else to a
+// shared copy (POST /api/shares, shown at /s/{id}).
 // Without JavaScript the Run button submits a form to /run, which shows a result page.
 "use strict";
 
@@ -67,8 +69,14 @@
     this.resetButton.type = "button";
     this.resetButton.hidden = true;
     this.resetButton.addEventListener("click", function () { self.reset(); });
+    this.shareButton = el("button", "snippet-button secondary share", "Share");
+    this.shareButton.type = "button";
+    this.shareButton.setAttribute("aria-label", "Share a link to this code");
+    this.shareButton.setAttribute("aria-expanded", "false");
+    this.shareButton.addEventListener("click", function () { self.share(); });
     actions.appendChild(this.stopButton);
     actions.appendChild(this.resetButton);
+    actions.appendChild(this.shareButton);
 
     // Editing: the highlighted code turns into a textarea on first focus or click.
     this.code.tabIndex = 0;
@@ -88,6 +96,143 @@
     this.figure.insertAdjacentElement("afterend", this.output);
   };
 
+  // Where this snippet lives: the link to it as it stands on the page, and the article and
+  // section a shared copy records. On a shared snippet's page (/s/{id}) that is the share.
+  Snippet.prototype.place = function () {
+    var shared = this.figure.closest("[data-share-id]");
+    if (shared) {
+      return {
+        url: location.origin + "/s/" + shared.dataset.shareId,
+        article: shared.dataset.article || null,
+        anchor: shared.dataset.anchor || null,
+      };
+    }
+    var article = this.figure.closest("article[data-slug]");
+    if (!article) return { url: null, article: null, anchor: null };
+    var figure = this.figure, heading = null;
+    article.querySelectorAll("h2[id], h3[id], h4[id], h5[id], h6[id]").forEach(function (h) {
+      if (h.compareDocumentPosition(figure) & Node.DOCUMENT_POSITION_FOLLOWING) heading = h;
+    });
+    var slug = article.dataset.slug;
+    return {
+      url: location.origin + "/articles/" + encodeURIComponent(slug) + (heading ? "#" + heading.id : ""),
+      article: slug,
+      anchor: heading ? heading.id : null,
+    };
+  };
+
+  // The share panel under the snippet: the link (visible and selectable, so it works
+  // without clipboard access), a Copy button and room for errors.
+  Snippet.prototype.sharePanel = function () {
+    if (this.panel) return this.panel;
+    var self = this;
+    var id = "share-link-" + (this.figure.id || Math.random().toString(36).slice(2));
+    var panel = el("div", "share-panel");
+    panel.setAttribute("role", "group");
+    panel.setAttribute("aria-label", "Link to this code");
+    var label = el("label", "share-label", "Link");
+    label.htmlFor = id;
+    var input = el("input", "share-link");
+    input.id = id;
+    input.type = "text";
+    input.readOnly = true;
+    input.addEventListener("focus", function () { input.select(); });
+    var copy = el("button", "snippet-button share-copy", "Copy");
+    copy.type = "button";
+    copy.addEventListener("click", function () { self.copyLink(); });
+    var close = el("button", "snippet-button secondary share-close", "Close");
+    close.type = "button";
+    close.addEventListener("click", function () { self.closePanel(); });
+    var message = el("p", "share-message");
+    message.setAttribute("role", "status");
+    message.setAttribute("aria-live", "polite");
+    panel.addEventListener("keydown", function (e) { if (e.key === "Escape") self.closePanel(); });
+    [label, input, copy, close, message].forEach(function (c) { panel.appendChild(c); });
+    this.output.insertAdjacentElement("afterend", panel);
+    this.panel = panel;
+    this.shareLink = input;
+    this.shareMessage = message;
+    this.shareButton.setAttribute("aria-controls", id);
+    return panel;
+  };
+
+  // Shows `url` (focused and selected) with a note, or only a message (an error, or
+  // progress when `url` and `error` are both null).
+  Snippet.prototype.showShare = function (url, message, failed) {
+    this.sharePanel();
+    this.panel.hidden = false;
+    this.panel.classList.toggle("failed", !!failed);
+    this.shareLink.hidden = !url;
+    this.panel.querySelector(".share-label").hidden = !url;
+    this.panel.querySelector(".share-copy").hidden = !url;
+    this.shareLink.value = url || "";
+    this.shareMessage.textContent = message || "";
+    this.shareButton.setAttribute("aria-expanded", "true");
+    if (url) { this.shareLink.focus(); this.shareLink.select(); }
+  };
+
+  Snippet.prototype.closePanel = function () {
+    if (!this.panel) return;
+    this.panel.hidden = true;
+    this.shareButton.setAttribute("aria-expanded", "false");
+    this.shareButton.focus({ preventScroll: true });
+  };
+
+  Snippet.prototype.copyLink = function () {
+    var url = this.shareLink.value;
+    var tools = window.snakepit || {};
+    var input = this.shareLink;
+    var copied = tools.copyText ? tools.copyText(url) : Promise.reject(new Error("no clipboard"));
+    copied.then(
+      function () { if (tools.toast) tools.toast("Link copied to clipboard", url); },
+      function () {
+        input.focus();
+        input.select();
+        if (tools.toast) tools.toast("Copy this link: " + url, url);
+      }
+    );
+  };
+
+  // Unchanged code: the link to its section, no request. Edited: a shared copy.
+  Snippet.prototype.share = async function () {
+    if (this.sharing) return;
+    var place = this.place();
+    var code = this.source();
+    if (code === this.original && place.url) {
+      this.showShare(place.url, "A link to this snippet as it stands on the page.");
+      return;
+    }
+    this.sharing = true;
+    this.shareButton.setAttribute("aria-busy", "true");
+    this.showShare(null, "Creating a link…");
+    var body = { code: code, article: place.article };
+    if (place.anchor) body.anchor = place.anchor;
+    try {
+      var response = window.snakepit && window.snakepit.api
+        ? await window.snakepit.api("POST", "/api/shares", body)
+        : await fetch("/api/shares", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "Accept": "application/json" },
+          body: JSON.stringify(body),
+        });
+      var answer = {};
+      try { answer = await response.json(); } catch (e) { /* not JSON */ }
+      if (!response.ok) {
+        // The server's message says what is wrong (too large, too many: when to retry).
+        var why = answer.error || "the server answered " + response.status;
+        this.showShare(null, "Could not share: " + why + ".", true);
+        return;
+      }
+      // `url` is absolute when the server knows its public URL; else root-relative.
+      this.showShare(new URL(answer.url, location.origin).href, "Anyone with this link sees this code and can run it.");
+    } catch (err) {
+      this.showShare(null, "Could not reach the server: " + err.message, true);
+    } finally {
+      this.sharing = false;
+      this.shareButton.removeAttribute("aria-busy");
+    }
+  };
+
   Snippet.prototype.source = function () {
     return this.editor ? this.editor.value : this.original;
   };
@@ -104,6 +249,7 @@
     area.addEventListener("keydown", function (e) { self.key(e); });
     area.addEventListener("input", function () {
       self.resetButton.hidden = area.value === self.original;
+      if (self.panel && !self.panel.hidden && !self.sharing) self.panel.hidden = true;
       self.fit();
     });
     this.editor = area;
@@ -152,6 +298,7 @@
       this.editor = null;
     }
     this.resetButton.hidden = true;
+    if (this.panel) this.panel.hidden = true;
   };
 
   Snippet.prototype.append = function (kind, text) {

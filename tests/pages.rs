@@ -316,6 +316,8 @@ async fn openapi_describes_every_api_route() {
         "/api/notes",
         "/api/notes/{id}",
         "/api/export",
+        "/api/shares",
+        "/api/shares/{id}",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is undocumented");
     }

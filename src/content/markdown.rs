@@ -301,16 +301,7 @@ impl Renderer<'_> {
                     line,
                     expected: None,
                 });
-                // The Run button is a form, so it works without JavaScript (POST /run
-                // answers with a result page); run.js runs it in place instead.
-                format!(
-                    "<figure class=\"snippet\" id=\"snippet-{index}\" data-snippet=\"{index}\"><figcaption><span>Python</span>\
-                     <span class=\"snippet-actions\"><form class=\"run-form\" method=\"post\" action=\"/run\">\
-                     <input type=\"hidden\" name=\"code\" value=\"{}\"><button type=\"submit\">Run</button></form></span></figcaption>\
-                     <pre class=\"code\"><code class=\"language-python\">{}</code></pre></figure>\n",
-                    escape(code),
-                    self.hl.highlight("python", code)
-                )
+                runnable_snippet_html(index, code, &self.hl.highlight("python", code))
             }
             _ => {
                 let label = Highlighter::label(lang);
@@ -342,6 +333,20 @@ impl LineIndex {
     fn line(&self, offset: usize) -> usize {
         self.0.partition_point(|&start| start <= offset)
     }
+}
+
+/// The markup of a runnable snippet, `highlighted` being its code as highlighted HTML.
+/// Article pages and shared-snippet pages (`/s/{id}`) both use it, so `run.js` enhances
+/// them alike. The Run button is a form, so it works without JavaScript (POST /run
+/// answers with a result page); run.js runs the code in place instead.
+pub fn runnable_snippet_html(index: usize, code: &str, highlighted: &str) -> String {
+    format!(
+        "<figure class=\"snippet\" id=\"snippet-{index}\" data-snippet=\"{index}\"><figcaption><span>Python</span>\
+         <span class=\"snippet-actions\"><form class=\"run-form\" method=\"post\" action=\"/run\">\
+         <input type=\"hidden\" name=\"code\" value=\"{}\"><button type=\"submit\">Run</button></form></span></figcaption>\
+         <pre class=\"code\"><code class=\"language-python\">{highlighted}</code></pre></figure>\n",
+        escape(code),
+    )
 }
 
 pub fn escape(s: &str) -> String {

@@ -42,6 +42,15 @@ impl Runner {
     pub fn is_ready(&self) -> bool {
         matches!(self, Runner::Ready(s) if s.is_ready())
     }
+
+    /// The largest program accepted (also the largest shared snippet): the pool's limit,
+    /// or the default one when the sandbox is not running.
+    pub fn code_limit(&self) -> usize {
+        match self {
+            Runner::Ready(s) => s.config().limits.code_bytes,
+            Runner::Unavailable(_) => super::Limits::default().code_bytes,
+        }
+    }
 }
 
 pub fn router() -> Router<AppState> {
@@ -204,6 +213,9 @@ struct RunPage<'a> {
     code: &'a str,
     outcome: &'a RunOutcome,
     back: Option<String>,
+    /// Where the code came from, for the "Share this code" form: article and anchor.
+    share_article: Option<String>,
+    share_anchor: Option<String>,
 }
 
 /// Without JavaScript, a snippet's Run button posts here and gets the result as a page.
@@ -230,14 +242,28 @@ async fn run_form(
     let back = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|r| r.find("/articles/").map(|i| r[i..].to_string()));
+        .and_then(referer_path)
+        .filter(|p| p.starts_with("/articles/") || p.starts_with("/s/"))
+        .map(str::to_string);
+    let (share_article, share_anchor) = match &back {
+        Some(path) => crate::shares::source_of_page(&state, path).await,
+        None => (None, None),
+    };
     let page = RunPage {
         layout: &state.site.layout,
         code: &form.code,
         outcome: &outcome,
         back,
+        share_article,
+        share_anchor,
     };
     Ok(crate::personal::render_page(&page, viewer.as_deref()))
+}
+
+/// The path (with query) of a `Referer`: what follows the scheme and host.
+fn referer_path(referer: &str) -> Option<&str> {
+    let rest = referer.find("://").map_or(referer, |i| &referer[i + 3..]);
+    rest.find('/').map(|i| &rest[i..])
 }
 
 /// Prometheus text format.
