@@ -21,7 +21,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 use crate::accounts::MaybeUser;
-use crate::error::error_page;
+use crate::error::{ErrorPageInfo, error_page};
 use crate::sandbox::api::Runner;
 
 /// Largest request body accepted anywhere; features may set lower limits of their own.
@@ -195,7 +195,10 @@ pub fn layers(router: Router, state: &AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(api_errors_as_json))
+        .layer(middleware::from_fn_with_state(
+            state.site.clone(),
+            finish_errors,
+        ))
         .layer(CompressionLayer::new())
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -214,10 +217,21 @@ pub fn layers(router: Router, state: &AppState) -> Router {
         ))
 }
 
-/// `/api` clients get JSON even from the layers that answer before any handler (413 here).
-async fn api_errors_as_json(request: Request, next: axum::middleware::Next) -> Response {
+/// Error answers in their final form: `/api` clients get JSON even from the layers that
+/// answer before any handler (413 here); HTML error pages, rendered where no site is at
+/// hand, are rendered again with the site's layout (stylesheet, link previews).
+async fn finish_errors(
+    State(site): State<std::sync::Arc<crate::Site>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let api = request.uri().path().starts_with("/api/");
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if let Some(info) = response.extensions_mut().remove::<ErrorPageInfo>() {
+        let (mut parts, _) = response.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        response = Response::from_parts(parts, info.render(&site.layout).into());
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)

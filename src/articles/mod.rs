@@ -90,7 +90,12 @@ impl Pages {
             );
             articles.insert(article.slug.clone(), page);
         }
-        let not_found = NotFoundPage { layout, library }.render()?;
+        let not_found = NotFoundPage {
+            layout,
+            canonical: String::new(),
+            library,
+        }
+        .render()?;
         Ok(Self {
             home: CachedPage::with_slots(home, StatusCode::OK, common),
             articles,
@@ -109,6 +114,8 @@ pub struct SectionEntry<'a> {
 #[template(path = "articles/home.html")]
 pub struct HomePage<'a> {
     pub layout: &'a Layout,
+    /// Where this page lives (see `templates/base.html`): canonical link and link previews.
+    pub canonical: String,
     pub sections: Vec<SectionEntry<'a>>,
     pub article_count: usize,
 }
@@ -126,6 +133,7 @@ impl<'a> HomePage<'a> {
             .collect();
         Self {
             layout,
+            canonical: layout.absolute("/"),
             sections,
             article_count: library.articles.len(),
         }
@@ -174,5 +182,7 @@ impl<'a> ArticlePage<'a> {
 #[template(path = "articles/not_found.html")]
 pub struct NotFoundPage<'a> {
     pub layout: &'a Layout,
+    /// Empty: the 404 page stands for no URL in particular.
+    pub canonical: String,
     pub library: &'a Library,
 }

@@ -201,6 +201,8 @@ struct RunForm {
 #[template(path = "sandbox/run.html")]
 struct RunPage<'a> {
     layout: &'a Layout,
+    /// Empty: a run result has no URL of its own.
+    canonical: String,
     code: &'a str,
     outcome: &'a RunOutcome,
     back: Option<String>,
@@ -233,6 +235,7 @@ async fn run_form(
         .and_then(|r| r.find("/articles/").map(|i| r[i..].to_string()));
     let page = RunPage {
         layout: &state.site.layout,
+        canonical: String::new(),
         code: &form.code,
         outcome: &outcome,
         back,

@@ -116,6 +116,9 @@ async fn show_results(
     let site = &state.site;
     let page = ResultsPage {
         layout: &site.layout,
+        canonical: site
+            .layout
+            .absolute(&search_path(&params.q, section.as_deref())),
         sections: &site.library.sections,
         q: params.q.trim(),
         section: section.as_deref().unwrap_or(""),
@@ -128,6 +131,20 @@ async fn show_results(
     };
     // The header's account links (and nothing else) differ per reader.
     Ok(crate::personal::render_page(&page, viewer.as_deref()))
+}
+
+/// `/search?q=…&section=…` for a query and optional section filter.
+fn search_path(q: &str, section: Option<&str>) -> String {
+    let q = q.trim();
+    if q.is_empty() {
+        return "/search".to_string();
+    }
+    let mut form = serde_urlencoded::to_string([("q", q)]).unwrap_or_default();
+    if let Some(s) = section {
+        form.push('&');
+        form.push_str(&serde_urlencoded::to_string([("section", s)]).unwrap_or_default());
+    }
+    format!("/search?{form}")
 }
 
 /// The section id to filter on: `None` for none or empty, `Err(known ids)` for an unknown one.
@@ -213,6 +230,8 @@ pub fn highlight_url(hit: &Hit) -> String {
 #[template(path = "search/results.html")]
 pub struct ResultsPage<'a> {
     pub layout: &'a Layout,
+    /// This search's own URL, so a shared results link unfurls to itself.
+    pub canonical: String,
     pub sections: &'a [Section],
     pub q: &'a str,
     /// The section filtered on, or empty for all.
