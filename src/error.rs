@@ -70,6 +70,9 @@ impl Error {
     fn public_message(&self) -> String {
         let status = self.status();
         if status.is_server_error() {
+            if matches!(self, Error::Database(_)) {
+                crate::db::ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             tracing::error!(error = %self, "request failed");
             "Something went wrong on our side. The error has been logged.".to_string()
         } else if matches!(self, Error::NotFound) {

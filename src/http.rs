@@ -2,7 +2,6 @@
 //! health check and the 404 fallback.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -22,6 +21,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::AppState;
 use crate::accounts::MaybeUser;
 use crate::error::{ErrorPageInfo, error_page};
+use crate::metrics::{Metrics, RouteGroup};
 use crate::sandbox::api::Runner;
 
 /// Largest request body accepted anywhere; features may set lower limits of their own.
@@ -83,69 +83,34 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientKey {
     }
 }
 
-/// Request counters for `/metrics`, by status class, with total time spent.
-#[derive(Default)]
-pub struct Metrics {
-    by_class: [AtomicU64; 5],
-    micros: AtomicU64,
-}
-
-impl Metrics {
-    fn record(&self, status: StatusCode, took: Duration) {
-        let class = (status.as_u16() / 100).clamp(1, 5) as usize - 1;
-        self.by_class[class].fetch_add(1, Ordering::Relaxed);
-        self.micros
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-    }
-
-    pub fn to_prometheus(&self) -> String {
-        let mut s = String::from(
-            "# HELP snakepit_http_requests_total HTTP requests answered, by status class.\n\
-                                  # TYPE snakepit_http_requests_total counter\n",
-        );
-        for (i, n) in self.by_class.iter().enumerate() {
-            s.push_str(&format!(
-                "snakepit_http_requests_total{{status=\"{}xx\"}} {}\n",
-                i + 1,
-                n.load(Ordering::Relaxed)
-            ));
-        }
-        s.push_str(
-            "# HELP snakepit_http_request_seconds_total Time spent producing responses.\n\
-                    # TYPE snakepit_http_request_seconds_total counter\n",
-        );
-        s.push_str(&format!(
-            "snakepit_http_request_seconds_total {}\n",
-            self.micros.load(Ordering::Relaxed) as f64 / 1e6
-        ));
-        s
-    }
-}
-
-/// One log line per request, and the request counters: a single event at the end,
-/// cheaper than a span per request (which measurably cut page throughput).
+/// One log line per request, and the request metrics: a single event at the end, cheaper
+/// than a span per request (which measurably cut page throughput). The route template is an
+/// `Arc<str>` shared with the router, so nothing here allocates.
 async fn log_requests(
     State(metrics): State<std::sync::Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    let _in_flight = metrics.http.start();
     let method = request.method().clone();
     let uri = request.uri().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let took = started.elapsed();
-    metrics.record(response.status(), took);
+    let route = route.as_ref().map(MatchedPath::as_str);
+    let status = response.status();
+    metrics
+        .http
+        .record(&method, RouteGroup::of(route), status, took);
     tracing::info!(
         target: "snakepit::request",
         %method,
-        %uri,
-        route = route.as_deref().unwrap_or("-"),
-        status = response.status().as_u16(),
-        micros = took.as_micros() as u64,
+        path = uri.path(),
+        query = uri.query(),
+        route = route.unwrap_or("-"),
+        status = status.as_u16(),
+        duration_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
     );
     response
 }

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::AppState;
@@ -54,7 +54,13 @@ async fn show_article(
         };
     }
     if let Some(target) = site.library.alias_target(&slug) {
-        return Redirect::permanent(&format!("/articles/{}", target.slug)).into_response();
+        // 301, as the contract says (axum's `Redirect::permanent` is a 308).
+        let location = format!("/articles/{}", target.slug);
+        return (
+            StatusCode::MOVED_PERMANENTLY,
+            [(header::LOCATION, location)],
+        )
+            .into_response();
     }
     crate::http::not_found_page(&state, viewer.as_deref(), &headers)
 }

@@ -1,5 +1,5 @@
-//! HTTP face of the sandbox: `POST /api/run` (Server-Sent Events or JSON), the no-JS
-//! `POST /run` result page, and `GET /metrics`.
+//! HTTP face of the sandbox: `POST /api/run` (Server-Sent Events or JSON) and the no-JS
+//! `POST /run` result page. Its counters reach `/metrics` through `crate::metrics`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,7 +13,7 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use futures_util::stream;
 use serde::Deserialize;
@@ -48,7 +48,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/run", post(run_code))
         .route("/run", post(run_form))
-        .route("/metrics", get(show_metrics))
 }
 
 #[derive(Deserialize)]
@@ -241,20 +240,4 @@ async fn run_form(
         back,
     };
     Ok(crate::personal::render_page(&page, viewer.as_deref()))
-}
-
-/// Prometheus text format.
-async fn show_metrics(State(state): State<AppState>) -> Response {
-    let mut text = state.metrics.to_prometheus();
-    if let Runner::Ready(s) = &state.runner {
-        text.push_str(&s.metrics().to_prometheus());
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
 }

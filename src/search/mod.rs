@@ -12,7 +12,7 @@ pub mod query;
 pub mod related;
 pub mod snippet;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
@@ -29,6 +29,7 @@ use crate::accounts::MaybeUser;
 use crate::content::Section;
 use crate::error::{ApiError, Error};
 use crate::layout::Layout;
+use crate::metrics::SearchSource;
 
 /// Hits returned when the client does not say how many.
 pub const DEFAULT_LIMIT: usize = 10;
@@ -89,7 +90,9 @@ async fn search_api(
         .map_err(|known| Error::BadRequest(format!("unknown section; known sections: {known}")))?;
     let started = Instant::now();
     let hits = run_search(&state, params.q.clone(), limit, section.clone()).await?;
-    let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let took = started.elapsed();
+    let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    record(&state, SearchSource::Api, &params.q, took, hits.len());
     Ok(Json(SearchResponse {
         query: params.q,
         took_us,
@@ -107,7 +110,15 @@ async fn show_results(
 ) -> Result<Response, Error> {
     let params = params.map(|Query(p)| p).unwrap_or_default();
     let section = section_filter(&state, params.section.as_deref()).unwrap_or(None);
+    let started = Instant::now();
     let hits = run_search(&state, params.q.clone(), PAGE_LIMIT, section.clone()).await?;
+    record(
+        &state,
+        SearchSource::Page,
+        &params.q,
+        started.elapsed(),
+        hits.len(),
+    );
     let others = if hits.is_empty() && section.is_some() {
         run_search(&state, params.q.clone(), 1, None).await?.len()
     } else {
@@ -161,6 +172,13 @@ fn section_filter(state: &AppState, section: Option<&str>) -> Result<Option<Stri
             .map(|s| s.id.as_str())
             .collect::<Vec<_>>()
             .join(", "))
+    }
+}
+
+/// Counts a search for `/metrics`; empty queries never reach the index and are not counted.
+fn record(state: &AppState, source: SearchSource, q: &str, took: Duration, hits: usize) {
+    if !q.trim().is_empty() {
+        state.metrics.search.record(source, took, hits);
     }
 }
 
