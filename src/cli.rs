@@ -93,6 +93,7 @@ async fn serve_site(site: Site, args: &ServeArgs) -> std::io::Result<()> {
             Runner::Unavailable(e.to_string())
         }
     };
+    warn_about_base_url(args.site.base_url());
     tracing::info!(
         articles,
         auth = ?args.accounts.auth,
@@ -111,6 +112,25 @@ async fn serve_site(site: Site, args: &ServeArgs) -> std::io::Result<()> {
     db.close().await;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// Link previews and canonical links need the public URL; say so once, at start-up.
+fn warn_about_base_url(base_url: Option<&str>) {
+    match base_url {
+        None => tracing::warn!(
+            "no --base-url (SNAKEPIT_BASE_URL) set: shared links will unfurl without a URL or \
+             preview image and canonical links stay relative; set it to the site's public URL, \
+             e.g. --base-url https://kb.example.com"
+        ),
+        Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+            tracing::warn!(
+                base_url = url,
+                "--base-url should be an absolute http(s) URL such as https://kb.example.com; \
+                 link previews built from it will not resolve"
+            )
+        }
+        Some(_) => {}
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the server exits.

@@ -6,6 +6,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::layout::Layout;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("not found")]
@@ -68,6 +70,9 @@ impl Error {
     fn public_message(&self) -> String {
         let status = self.status();
         if status.is_server_error() {
+            if matches!(self, Error::Database(_)) {
+                crate::db::ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             tracing::error!(error = %self, "request failed");
             "Something went wrong on our side. The error has been logged.".to_string()
         } else if matches!(self, Error::NotFound) {
@@ -89,26 +94,51 @@ impl Error {
     }
 }
 
-/// A standalone error page (no site layout needed, so it renders even when things are broken).
+/// A standalone error page: it renders without the site (so even when things are broken);
+/// with the site's layout it also carries the stylesheet's URL and full link previews.
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
     pub status: u16,
     pub reason: &'a str,
     pub message: &'a str,
+    pub layout: Option<&'a Layout>,
 }
 
-/// An HTML error page for `status` with `message`.
-pub fn error_page(status: StatusCode, message: &str) -> Response {
+/// What an HTML error page said, kept on its response so that the middleware stack, which
+/// knows the site, can render it again with the layout ([`ErrorPageInfo::render`]).
+#[derive(Debug, Clone)]
+pub struct ErrorPageInfo {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ErrorPageInfo {
+    /// The page again, with the site's layout.
+    pub fn render(&self, layout: &Layout) -> String {
+        render_error(self.status, &self.message, Some(layout))
+    }
+}
+
+fn render_error(status: StatusCode, message: &str, layout: Option<&Layout>) -> String {
     let page = ErrorPage {
         status: status.as_u16(),
         reason: status.canonical_reason().unwrap_or("Error"),
         message,
+        layout,
     };
-    let body = page
-        .render()
-        .unwrap_or_else(|_| format!("{status}: {message}"));
-    (status, Html(body)).into_response()
+    page.render()
+        .unwrap_or_else(|_| format!("{status}: {message}"))
+}
+
+/// An HTML error page for `status` with `message`.
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let mut response = (status, Html(render_error(status, message, None))).into_response();
+    response.extensions_mut().insert(ErrorPageInfo {
+        status,
+        message: message.to_string(),
+    });
+    response
 }
 
 impl IntoResponse for Error {

@@ -2,7 +2,6 @@
 //! health check and the 404 fallback.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -21,7 +20,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 use crate::accounts::MaybeUser;
-use crate::error::error_page;
+use crate::error::{ErrorPageInfo, error_page};
+use crate::metrics::{Metrics, RouteGroup};
 use crate::sandbox::api::Runner;
 
 /// Largest request body accepted anywhere; features may set lower limits of their own.
@@ -83,69 +83,34 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientKey {
     }
 }
 
-/// Request counters for `/metrics`, by status class, with total time spent.
-#[derive(Default)]
-pub struct Metrics {
-    by_class: [AtomicU64; 5],
-    micros: AtomicU64,
-}
-
-impl Metrics {
-    fn record(&self, status: StatusCode, took: Duration) {
-        let class = (status.as_u16() / 100).clamp(1, 5) as usize - 1;
-        self.by_class[class].fetch_add(1, Ordering::Relaxed);
-        self.micros
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-    }
-
-    pub fn to_prometheus(&self) -> String {
-        let mut s = String::from(
-            "# HELP snakepit_http_requests_total HTTP requests answered, by status class.\n\
-                                  # TYPE snakepit_http_requests_total counter\n",
-        );
-        for (i, n) in self.by_class.iter().enumerate() {
-            s.push_str(&format!(
-                "snakepit_http_requests_total{{status=\"{}xx\"}} {}\n",
-                i + 1,
-                n.load(Ordering::Relaxed)
-            ));
-        }
-        s.push_str(
-            "# HELP snakepit_http_request_seconds_total Time spent producing responses.\n\
-                    # TYPE snakepit_http_request_seconds_total counter\n",
-        );
-        s.push_str(&format!(
-            "snakepit_http_request_seconds_total {}\n",
-            self.micros.load(Ordering::Relaxed) as f64 / 1e6
-        ));
-        s
-    }
-}
-
-/// One log line per request, and the request counters: a single event at the end,
-/// cheaper than a span per request (which measurably cut page throughput).
+/// One log line per request, and the request metrics: a single event at the end, cheaper
+/// than a span per request (which measurably cut page throughput). The route template is an
+/// `Arc<str>` shared with the router, so nothing here allocates.
 async fn log_requests(
     State(metrics): State<std::sync::Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
+    let _in_flight = metrics.http.start();
     let method = request.method().clone();
     let uri = request.uri().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     let took = started.elapsed();
-    metrics.record(response.status(), took);
+    let route = route.as_ref().map(MatchedPath::as_str);
+    let status = response.status();
+    metrics
+        .http
+        .record(&method, RouteGroup::of(route), status, took);
     tracing::info!(
         target: "snakepit::request",
         %method,
-        %uri,
-        route = route.as_deref().unwrap_or("-"),
-        status = response.status().as_u16(),
-        micros = took.as_micros() as u64,
+        path = uri.path(),
+        query = uri.query(),
+        route = route.unwrap_or("-"),
+        status = status.as_u16(),
+        duration_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
     );
     response
 }
@@ -195,7 +160,10 @@ pub fn layers(router: Router, state: &AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(api_errors_as_json))
+        .layer(middleware::from_fn_with_state(
+            state.site.clone(),
+            finish_errors,
+        ))
         .layer(CompressionLayer::new())
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -214,10 +182,21 @@ pub fn layers(router: Router, state: &AppState) -> Router {
         ))
 }
 
-/// `/api` clients get JSON even from the layers that answer before any handler (413 here).
-async fn api_errors_as_json(request: Request, next: axum::middleware::Next) -> Response {
+/// Error answers in their final form: `/api` clients get JSON even from the layers that
+/// answer before any handler (413 here); HTML error pages, rendered where no site is at
+/// hand, are rendered again with the site's layout (stylesheet, link previews).
+async fn finish_errors(
+    State(site): State<std::sync::Arc<crate::Site>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let api = request.uri().path().starts_with("/api/");
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if let Some(info) = response.extensions_mut().remove::<ErrorPageInfo>() {
+        let (mut parts, _) = response.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        response = Response::from_parts(parts, info.render(&site.layout).into());
+    }
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -15,11 +15,36 @@ use axum::response::{IntoResponse, Response};
 use crate::assets::Assets;
 
 pub const SITE_NAME: &str = "Snakepit";
+/// The description of pages that have none of their own (search engines and link previews).
+pub const SITE_DESCRIPTION: &str =
+    "Hard-won Python expertise: pitfalls, internals and practice, with runnable examples.";
+
+/// The link-preview image in `static/` (made by `scripts/og-card`), its size and its text.
+pub const CARD_FILE: &str = "og-card.png";
+pub const CARD_WIDTH: u32 = 1200;
+pub const CARD_HEIGHT: u32 = 630;
+/// The tags the page title goes in, as (opening, closing) text: `templates/base.html`
+/// renders its `title` block once inside each, so link previews show the page's own title.
+pub const TITLE_TAGS: [(&str, &str); 3] = [
+    ("<title>", "</title>"),
+    ("<meta property=\"og:title\" content=\"", "\">"),
+    ("<meta name=\"twitter:title\" content=\"", "\">"),
+];
+
+/// The tags the page description goes in, like [`TITLE_TAGS`].
+pub const DESCRIPTION_TAGS: [(&str, &str); 3] = [
+    ("<meta name=\"description\" content=\"", "\">"),
+    ("<meta property=\"og:description\" content=\"", "\">"),
+    ("<meta name=\"twitter:description\" content=\"", "\">"),
+];
+
+pub const CARD_ALT: &str = "Snakepit: hard-won Python expertise, with every example runnable";
 
 /// Data the base template needs on every page.
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub site_name: &'static str,
+    pub site_description: &'static str,
     /// Public URL without a trailing slash; empty when not configured (links stay relative).
     pub base_url: String,
     pub css_url: String,
@@ -30,12 +55,18 @@ pub struct Layout {
     pub search_css_url: String,
     pub run_js_url: String,
     pub favicon_url: String,
+    /// The link-preview card (fingerprinted, so a new card gets a new URL unfurlers refetch).
+    pub card_url: String,
+    pub card_width: u32,
+    pub card_height: u32,
+    pub card_alt: &'static str,
 }
 
 impl Layout {
     pub fn new(assets: &Assets, base_url: Option<&str>) -> Self {
         Self {
             site_name: SITE_NAME,
+            site_description: SITE_DESCRIPTION,
             base_url: base_url.unwrap_or_default().to_string(),
             css_url: assets.url("app.css"),
             js_url: assets.url("app.js"),
@@ -44,12 +75,38 @@ impl Layout {
             search_js_url: assets.url("search.js"),
             search_css_url: assets.url("search.css"),
             favicon_url: assets.url("favicon.svg"),
+            card_url: assets.url(CARD_FILE),
+            card_width: CARD_WIDTH,
+            card_height: CARD_HEIGHT,
+            card_alt: CARD_ALT,
         }
     }
 
     /// An absolute URL for `path` when a base URL is configured, else `path` itself.
     pub fn absolute(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// [`TITLE_TAGS`], for templates (a method, so templates outside this crate work too).
+    pub fn title_tags(&self) -> &'static [(&'static str, &'static str)] {
+        &TITLE_TAGS
+    }
+
+    /// [`DESCRIPTION_TAGS`], for templates.
+    pub fn description_tags(&self) -> &'static [(&'static str, &'static str)] {
+        &DESCRIPTION_TAGS
+    }
+
+    /// `url` (a path, or an absolute URL) as link previews need it: absolute, so `None`
+    /// without a base URL (unfurlers cannot resolve a relative one) or for an empty `url`.
+    pub fn shareable(&self, url: &str) -> Option<String> {
+        if self.base_url.is_empty() || url.is_empty() {
+            None
+        } else if url.starts_with('/') {
+            Some(self.absolute(url))
+        } else {
+            Some(url.to_string())
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod layout;
+pub mod metrics;
 pub mod notes;
 pub mod personal;
 pub mod sandbox;
@@ -38,7 +39,8 @@ pub struct AppState {
     pub site: Arc<Site>,
     /// The snippet sandbox, or why it is not running.
     pub runner: sandbox::api::Runner,
-    pub metrics: Arc<http::Metrics>,
+    /// Request, search and process counters for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
     /// The SQLite pool (accounts, sessions, bookmarks, notes, shares).
     pub db: db::Db,
     pub accounts: Arc<accounts::Accounts>,
@@ -72,6 +74,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sandbox::api::router())
         .merge(search::router())
         .merge(http::router())
+        .merge(metrics::router())
         .merge(accounts::router())
         .merge(bookmarks::router())
         .merge(notes::router())

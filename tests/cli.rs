@@ -142,67 +142,107 @@ fn serve_refuses_invalid_content_with_the_same_messages() {
     assert!(stderr.contains("refusing to start"), "{stderr}");
 }
 
-#[test]
-fn serve_logs_each_request_and_shuts_down_gracefully_on_sigterm() {
-    let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(EXE)
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--workers",
-            "1",
-            "--content",
-        ])
-        .arg(common::root().join("tests/fixtures/content"))
-        .arg("--static-dir")
-        .arg(common::root().join("static"))
-        .arg("--data")
-        .arg(data.path())
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    /// Kills the server if the test fails before it has shut it down.
-    struct Reap(u32);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            // SAFETY: signalling our own child; harmless if it has already exited.
-            unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+/// A `serve` child on a free port with the fixture content, and its stderr line by line.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+    lines: std::sync::mpsc::Receiver<String>,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(EXE)
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--workers",
+                "1",
+                "--content",
+            ])
+            .arg(common::root().join("tests/fixtures/content"))
+            .arg("--static-dir")
+            .arg(common::root().join("static"))
+            .arg("--data")
+            .arg(data.path())
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .env_remove("SNAKEPIT_BASE_URL")
+            .env_remove("SNAKEPIT_LOG_FORMAT")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Server {
+            child,
+            port,
+            lines,
+            _data: data,
         }
     }
-    let _reap = Reap(child.id());
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let wait_for = |needle: &str| -> String {
+
+    /// The first line from now on containing `needle` (every line read is passed to `seen`).
+    fn wait_for(&self, needle: &str, mut seen: impl FnMut(&str)) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    seen(&line);
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
                 Err(_) => panic!("the server never logged {needle:?}"),
             }
         }
-    };
-    wait_for("listening on");
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    use std::io::{Read, Write};
-    stream
-        .write_all(b"GET /articles/first-steps HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    }
+
+    /// `GET path` over a real connection; the raw response.
+    fn get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+}
+
+impl Drop for Server {
+    /// Kills the server if the test fails before it has shut it down.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: signalling our own child, which has not been reaped yet.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn serve_logs_each_request_and_shuts_down_gracefully_on_sigterm() {
+    let mut server = Server::start(&[]);
+    let wait_for = |needle: &str| server.wait_for(needle, |_| {});
+    wait_for("listening on");
+    let response = server.get("/articles/first-steps");
     assert!(response.starts_with("HTTP/1.1 200"));
     let line = wait_for("/articles/first-steps");
     assert!(
@@ -213,8 +253,58 @@ fn serve_logs_each_request_and_shuts_down_gracefully_on_sigterm() {
     );
 
     // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
     wait_for("shut down cleanly");
-    let status = child.wait().unwrap();
+    let status = server.child.wait().unwrap();
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn serve_logs_json_lines_with_the_request_fields_and_warns_without_a_base_url() {
+    let server = Server::start(&["--log-format", "json"]);
+    let mut lines = Vec::new();
+    server.wait_for("listening on", |l| lines.push(l.to_string()));
+    let response = server.get("/articles/first-steps?hl=lists");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let response = server.get("/no/such/page");
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    server.wait_for("/no/such/page", |l| lines.push(l.to_string()));
+
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for e in &events {
+        assert!(e["timestamp"].is_string() && e["level"].is_string(), "{e}");
+    }
+    let warnings: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| {
+            e["level"] == "WARN"
+                && e["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("--base-url"))
+        })
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning about --base-url: {lines:#?}"
+    );
+    let requests: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["target"] == "snakepit::request")
+        .map(|e| &e["fields"])
+        .collect();
+    assert_eq!(requests.len(), 2, "{lines:#?}");
+    let (page, missing) = (requests[0], requests[1]);
+    assert_eq!(page["method"], "GET");
+    assert_eq!(page["path"], "/articles/first-steps");
+    assert_eq!(page["query"], "hl=lists");
+    assert_eq!(page["route"], "/articles/{slug}");
+    assert_eq!(page["status"], 200);
+    assert!(page["duration_us"].as_u64().is_some(), "{page}");
+    assert_eq!(missing["path"], "/no/such/page");
+    assert_eq!(missing["status"], 404);
+    assert!(missing.get("query").is_none(), "{missing}");
 }

@@ -143,8 +143,59 @@ async fn code_is_highlighted_and_snippets_are_marked() {
 async fn old_slugs_redirect_permanently() {
     let app = TestApp::new().await;
     let res = app.get("/articles/lists-101").await;
-    assert_eq!(res.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(res.status, StatusCode::MOVED_PERMANENTLY);
     assert_eq!(res.header("location"), "/articles/first-steps");
+    assert!(res.body.is_empty());
+    let target = app.get(res.header("location")).await;
+    assert_eq!(target.status, StatusCode::OK);
+    assert_eq!(texts(&target.html(), "h1"), ["First steps with lists"]);
+    // A slug that is neither an article nor an alias: the 404 page, not a redirect.
+    let res = app.get("/articles/lists-102").await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.header("location"), "");
+    assert_eq!(texts(&res.html(), "h1"), ["Page not found"]);
+}
+
+/// Heading ids are computed from the Markdown alone: loading and rendering the same content
+/// twice gives the same anchors, so links to sections never break across restarts.
+#[test]
+fn heading_ids_are_stable_across_loads_and_renders() {
+    let first = snakepit::Site::build(&common::fixture_args()).unwrap();
+    let second = snakepit::Site::build(&common::fixture_args()).unwrap();
+    let ids = |site: &snakepit::Site, slug: &str| {
+        let html = scraper::Html::parse_document(
+            std::str::from_utf8(site.pages.articles[slug].html()).unwrap(),
+        );
+        attrs(&html, ".prose :is(h1, h2, h3, h4, h5, h6)", "id")
+    };
+    for article in &first.library.articles {
+        let again = second.library.article(&article.slug).unwrap();
+        let a: Vec<&str> = article.headings.iter().map(|h| h.id.as_str()).collect();
+        let b: Vec<&str> = again.headings.iter().map(|h| h.id.as_str()).collect();
+        assert_eq!(a, b, "{}", article.slug);
+        let rendered = ids(&first, &article.slug);
+        assert_eq!(rendered, ids(&second, &article.slug), "{}", article.slug);
+        assert_eq!(
+            rendered, a,
+            "{}: the page shows the loaded ids",
+            article.slug
+        );
+    }
+    assert!(!ids(&first, "first-steps").is_empty());
+    // The shipped content too, loaded twice from disk.
+    let dir = common::root().join("content");
+    let (one, two) = (
+        snakepit::content::load(&dir).unwrap(),
+        snakepit::content::load(&dir).unwrap(),
+    );
+    for (a, b) in one.articles.iter().zip(&two.articles) {
+        assert_eq!(a.slug, b.slug);
+        let ids = |x: &snakepit::content::Article| {
+            x.headings.iter().map(|h| h.id.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(a), ids(b), "{}", a.slug);
+        assert_eq!(a.html, b.html, "{}", a.slug);
+    }
 }
 
 #[tokio::test]

@@ -313,7 +313,7 @@ async fn metrics_count_runs_and_requests() {
     assert_eq!(value("snakepit_sandbox_runs_total"), 1.0, "{text}");
     assert_eq!(value("snakepit_sandbox_pool_size"), 1.0, "{text}");
     assert!(
-        value("snakepit_http_requests_total{status=\"2xx\"}") >= 1.0,
+        value("snakepit_http_requests_total{method=\"POST\",route=\"run\",status=\"2xx\"}") >= 1.0,
         "{text}"
     );
 }

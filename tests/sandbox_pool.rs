@@ -197,7 +197,13 @@ fn metrics_count_runs_timeouts_and_durations() {
         assert_eq!((m.runs, m.timeouts, m.too_large, m.pool_size), (2, 1, 1, 2));
         assert!(m.duration_seconds_sum >= 0.5);
         assert_eq!(m.duration_buckets.last().map(|b| b.1), Some(2));
-        let text = m.to_prometheus();
+        let mut out = snakepit::metrics::Exposition::default();
+        m.write_to(&mut out);
+        let text = out.finish();
+        assert!(
+            text.contains("# TYPE snakepit_sandbox_runs_total counter\n"),
+            "{text}"
+        );
         assert!(text.contains("snakepit_sandbox_runs_total 2\n"), "{text}");
         assert!(
             text.contains("snakepit_sandbox_run_duration_seconds_count 2\n"),

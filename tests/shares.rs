@@ -153,7 +153,23 @@ async fn a_share_round_trips_through_the_api_and_its_page() {
         attrs(&html, "a.share-article-link", "href"),
         vec!["/articles/first-steps"]
     );
-    assert_eq!(attrs(&html, "link[rel=canonical]", "href"), vec![url]);
+    assert_eq!(
+        attrs(&html, "link[rel=canonical]", "href"),
+        vec![url.clone()]
+    );
+    // Pasted in chat, the link unfurls as the snippet's article.
+    assert_eq!(
+        attrs(&html, "meta[property='og:url']", "content"),
+        vec![url]
+    );
+    assert_eq!(
+        attrs(&html, "meta[property='og:description']", "content"),
+        vec!["Lists grow, shrink and alias; here is how."]
+    );
+    assert_eq!(
+        attrs(&html, "meta[name='twitter:card']", "content"),
+        vec!["summary_large_image"]
+    );
     assert_eq!(
         texts(&html, "title"),
         vec!["Shared snippet from First steps with lists — Snakepit"]

@@ -239,6 +239,8 @@ async fn api_me(MaybeUser(viewer): MaybeUser) -> Result<Json<Me>, ApiError> {
 #[template(path = "accounts/form.html")]
 pub struct AccountFormPage<'a> {
     pub layout: &'a Layout,
+    /// Where this page lives (see `templates/base.html`): canonical link and link previews.
+    pub canonical: String,
     pub signup: bool,
     pub signup_open: bool,
     pub proxy: bool,
@@ -281,6 +283,10 @@ fn form_page(
 ) -> Response {
     let page = AccountFormPage {
         layout: &state.site.layout,
+        canonical: state
+            .site
+            .layout
+            .absolute(if signup { "/signup" } else { "/login" }),
         signup,
         signup_open: state.accounts.config.signup_open,
         proxy: state.accounts.is_proxy(),

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::AppState;
@@ -54,7 +54,13 @@ async fn show_article(
         };
     }
     if let Some(target) = site.library.alias_target(&slug) {
-        return Redirect::permanent(&format!("/articles/{}", target.slug)).into_response();
+        // 301, as the contract says (axum's `Redirect::permanent` is a 308).
+        let location = format!("/articles/{}", target.slug);
+        return (
+            StatusCode::MOVED_PERMANENTLY,
+            [(header::LOCATION, location)],
+        )
+            .into_response();
     }
     crate::http::not_found_page(&state, viewer.as_deref(), &headers)
 }
@@ -90,7 +96,12 @@ impl Pages {
             );
             articles.insert(article.slug.clone(), page);
         }
-        let not_found = NotFoundPage { layout, library }.render()?;
+        let not_found = NotFoundPage {
+            layout,
+            canonical: String::new(),
+            library,
+        }
+        .render()?;
         Ok(Self {
             home: CachedPage::with_slots(home, StatusCode::OK, common),
             articles,
@@ -109,6 +120,8 @@ pub struct SectionEntry<'a> {
 #[template(path = "articles/home.html")]
 pub struct HomePage<'a> {
     pub layout: &'a Layout,
+    /// Where this page lives (see `templates/base.html`): canonical link and link previews.
+    pub canonical: String,
     pub sections: Vec<SectionEntry<'a>>,
     pub article_count: usize,
 }
@@ -126,6 +139,7 @@ impl<'a> HomePage<'a> {
             .collect();
         Self {
             layout,
+            canonical: layout.absolute("/"),
             sections,
             article_count: library.articles.len(),
         }
@@ -174,5 +188,7 @@ impl<'a> ArticlePage<'a> {
 #[template(path = "articles/not_found.html")]
 pub struct NotFoundPage<'a> {
     pub layout: &'a Layout,
+    /// Empty: the 404 page stands for no URL in particular.
+    pub canonical: String,
     pub library: &'a Library,
 }

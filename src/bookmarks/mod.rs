@@ -159,6 +159,8 @@ async fn toggle_bookmark(
 #[template(path = "bookmarks/list.html")]
 pub struct BookmarksPage<'a> {
     pub layout: &'a Layout,
+    /// Where this page lives (see `templates/base.html`): canonical link and link previews.
+    pub canonical: String,
     pub bookmarks: Vec<Bookmark>,
     pub csrf_token: &'a str,
 }
@@ -170,6 +172,7 @@ async fn show_bookmarks(
     let bookmarks = list(&state.db, &state.site, user.user_id).await?;
     let page = BookmarksPage {
         layout: &state.site.layout,
+        canonical: state.site.layout.absolute("/bookmarks"),
         bookmarks,
         csrf_token: &user.csrf_token,
     };

@@ -156,6 +156,8 @@ pub struct ListedNote {
 #[template(path = "notes/list.html")]
 pub struct NotesPage<'a> {
     pub layout: &'a Layout,
+    /// Where this page lives (see `templates/base.html`): canonical link and link previews.
+    pub canonical: String,
     pub query: String,
     pub notes: Vec<ListedNote>,
 }
@@ -198,6 +200,7 @@ async fn show_notes(
         .collect();
     let page = NotesPage {
         layout: &state.site.layout,
+        canonical: state.site.layout.absolute("/notes"),
         query,
         notes,
     };
@@ -208,6 +211,8 @@ async fn show_notes(
 #[template(path = "notes/edit.html")]
 pub struct NoteFormPage<'a> {
     pub layout: &'a Layout,
+    /// Empty: a form has no canonical URL.
+    pub canonical: String,
     pub article: &'a Article,
     /// `None` for a new note.
     pub note_id: Option<i64>,
@@ -236,6 +241,7 @@ async fn new_note_form(
         .ok_or(Error::NotFound)?;
     let page = NoteFormPage {
         layout: &state.site.layout,
+        canonical: String::new(),
         article,
         note_id: None,
         anchor: q.anchor,
@@ -259,6 +265,7 @@ async fn edit_note_form(
         .ok_or(Error::NotFound)?;
     let page = NoteFormPage {
         layout: &state.site.layout,
+        canonical: String::new(),
         article,
         note_id: Some(note.id),
         anchor: note.anchor.unwrap_or_default(),

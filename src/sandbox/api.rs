@@ -1,5 +1,5 @@
-//! HTTP face of the sandbox: `POST /api/run` (Server-Sent Events or JSON), the no-JS
-//! `POST /run` result page, and `GET /metrics`.
+//! HTTP face of the sandbox: `POST /api/run` (Server-Sent Events or JSON) and the no-JS
+//! `POST /run` result page. Its counters reach `/metrics` through `crate::metrics`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,7 +13,7 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use futures_util::stream;
 use serde::Deserialize;
@@ -57,7 +57,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/run", post(run_code))
         .route("/run", post(run_form))
-        .route("/metrics", get(show_metrics))
 }
 
 #[derive(Deserialize)]
@@ -210,6 +209,8 @@ struct RunForm {
 #[template(path = "sandbox/run.html")]
 struct RunPage<'a> {
     layout: &'a Layout,
+    /// Empty: a run result has no URL of its own.
+    canonical: String,
     code: &'a str,
     outcome: &'a RunOutcome,
     back: Option<String>,
@@ -251,6 +252,7 @@ async fn run_form(
     };
     let page = RunPage {
         layout: &state.site.layout,
+        canonical: String::new(),
         code: &form.code,
         outcome: &outcome,
         back,
@@ -264,20 +266,4 @@ async fn run_form(
 fn referer_path(referer: &str) -> Option<&str> {
     let rest = referer.find("://").map_or(referer, |i| &referer[i + 3..]);
     rest.find('/').map(|i| &rest[i..])
-}
-
-/// Prometheus text format.
-async fn show_metrics(State(state): State<AppState>) -> Response {
-    let mut text = state.metrics.to_prometheus();
-    if let Runner::Ready(s) = &state.runner {
-        text.push_str(&s.metrics().to_prometheus());
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
 }

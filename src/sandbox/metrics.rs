@@ -28,38 +28,72 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Prometheus text exposition, metric names prefixed `snakepit_sandbox_`.
-    pub fn to_prometheus(&self) -> String {
-        let mut s = String::new();
+    /// The `snakepit_sandbox_*` families, for `/metrics`.
+    pub fn write_to(&self, out: &mut crate::metrics::Exposition) {
         let counters = [
-            ("runs_total", self.runs),
-            ("timeouts_total", self.timeouts),
-            ("truncated_total", self.truncated),
-            ("rejections_total", self.rejections),
-            ("too_large_total", self.too_large),
-            ("errors_total", self.errors),
+            (
+                "runs_total",
+                "Runs that reached a worker and finished.",
+                self.runs,
+            ),
+            (
+                "timeouts_total",
+                "Runs stopped by the wall-clock limit.",
+                self.timeouts,
+            ),
+            (
+                "truncated_total",
+                "Runs whose output was cut at the output limit.",
+                self.truncated,
+            ),
+            (
+                "rejections_total",
+                "Runs refused because the pool and queue were full (429).",
+                self.rejections,
+            ),
+            (
+                "too_large_total",
+                "Runs refused because the program was too large (413).",
+                self.too_large,
+            ),
+            (
+                "errors_total",
+                "Runs that failed inside the sandbox machinery.",
+                self.errors,
+            ),
         ];
-        for (name, v) in counters {
-            s += &format!("# TYPE snakepit_sandbox_{name} counter\nsnakepit_sandbox_{name} {v}\n");
+        for (name, help, value) in counters {
+            let name = format!("snakepit_sandbox_{name}");
+            out.family(&name, "counter", help);
+            out.sample(&name, &[], value);
         }
-        for (name, v) in [
-            ("pool_size", self.pool_size),
-            ("idle_workers", self.idle_workers),
-            ("running", self.running),
-            ("queued", self.queued),
-        ] {
-            s += &format!("# TYPE snakepit_sandbox_{name} gauge\nsnakepit_sandbox_{name} {v}\n");
+        let gauges = [
+            (
+                "pool_size",
+                "Workers the pool keeps (the --workers setting).",
+                self.pool_size,
+            ),
+            (
+                "idle_workers",
+                "Started, confined workers waiting for a program.",
+                self.idle_workers,
+            ),
+            ("running", "Runs executing now.", self.running),
+            ("queued", "Runs waiting for a worker.", self.queued),
+        ];
+        for (name, help, value) in gauges {
+            let name = format!("snakepit_sandbox_{name}");
+            out.family(&name, "gauge", help);
+            out.sample(&name, &[], value);
         }
-        s += "# TYPE snakepit_sandbox_run_duration_seconds histogram\n";
-        for (le, n) in &self.duration_buckets {
-            s += &format!("snakepit_sandbox_run_duration_seconds_bucket{{le=\"{le}\"}} {n}\n");
-        }
-        s += &format!(
-            "snakepit_sandbox_run_duration_seconds_bucket{{le=\"+Inf\"}} {}\n\
-             snakepit_sandbox_run_duration_seconds_sum {}\n\
-             snakepit_sandbox_run_duration_seconds_count {}\n",
-            self.runs, self.duration_seconds_sum, self.runs
+        let name = "snakepit_sandbox_run_duration_seconds";
+        out.family(name, "histogram", "Wall-clock time of finished runs.");
+        out.histogram(
+            name,
+            &[],
+            self.duration_buckets.iter().copied(),
+            self.duration_seconds_sum,
+            self.runs,
         );
-        s
     }
 }

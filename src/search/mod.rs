@@ -12,7 +12,7 @@ pub mod query;
 pub mod related;
 pub mod snippet;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::extract::rejection::QueryRejection;
@@ -29,6 +29,7 @@ use crate::accounts::MaybeUser;
 use crate::content::Section;
 use crate::error::{ApiError, Error};
 use crate::layout::Layout;
+use crate::metrics::SearchSource;
 
 /// Hits returned when the client does not say how many.
 pub const DEFAULT_LIMIT: usize = 10;
@@ -89,7 +90,9 @@ async fn search_api(
         .map_err(|known| Error::BadRequest(format!("unknown section; known sections: {known}")))?;
     let started = Instant::now();
     let hits = run_search(&state, params.q.clone(), limit, section.clone()).await?;
-    let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let took = started.elapsed();
+    let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    record(&state, SearchSource::Api, &params.q, took, hits.len());
     Ok(Json(SearchResponse {
         query: params.q,
         took_us,
@@ -107,7 +110,15 @@ async fn show_results(
 ) -> Result<Response, Error> {
     let params = params.map(|Query(p)| p).unwrap_or_default();
     let section = section_filter(&state, params.section.as_deref()).unwrap_or(None);
+    let started = Instant::now();
     let hits = run_search(&state, params.q.clone(), PAGE_LIMIT, section.clone()).await?;
+    record(
+        &state,
+        SearchSource::Page,
+        &params.q,
+        started.elapsed(),
+        hits.len(),
+    );
     let others = if hits.is_empty() && section.is_some() {
         run_search(&state, params.q.clone(), 1, None).await?.len()
     } else {
@@ -116,6 +127,9 @@ async fn show_results(
     let site = &state.site;
     let page = ResultsPage {
         layout: &site.layout,
+        canonical: site
+            .layout
+            .absolute(&search_path(&params.q, section.as_deref())),
         sections: &site.library.sections,
         q: params.q.trim(),
         section: section.as_deref().unwrap_or(""),
@@ -128,6 +142,20 @@ async fn show_results(
     };
     // The header's account links (and nothing else) differ per reader.
     Ok(crate::personal::render_page(&page, viewer.as_deref()))
+}
+
+/// `/search?q=…&section=…` for a query and optional section filter.
+fn search_path(q: &str, section: Option<&str>) -> String {
+    let q = q.trim();
+    if q.is_empty() {
+        return "/search".to_string();
+    }
+    let mut form = serde_urlencoded::to_string([("q", q)]).unwrap_or_default();
+    if let Some(s) = section {
+        form.push('&');
+        form.push_str(&serde_urlencoded::to_string([("section", s)]).unwrap_or_default());
+    }
+    format!("/search?{form}")
 }
 
 /// The section id to filter on: `None` for none or empty, `Err(known ids)` for an unknown one.
@@ -144,6 +172,13 @@ fn section_filter(state: &AppState, section: Option<&str>) -> Result<Option<Stri
             .map(|s| s.id.as_str())
             .collect::<Vec<_>>()
             .join(", "))
+    }
+}
+
+/// Counts a search for `/metrics`; empty queries never reach the index and are not counted.
+fn record(state: &AppState, source: SearchSource, q: &str, took: Duration, hits: usize) {
+    if !q.trim().is_empty() {
+        state.metrics.search.record(source, took, hits);
     }
 }
 
@@ -213,6 +248,8 @@ pub fn highlight_url(hit: &Hit) -> String {
 #[template(path = "search/results.html")]
 pub struct ResultsPage<'a> {
     pub layout: &'a Layout,
+    /// This search's own URL, so a shared results link unfurls to itself.
+    pub canonical: String,
     pub sections: &'a [Section],
     pub q: &'a str,
     /// The section filtered on, or empty for all.
