@@ -78,8 +78,8 @@ pub struct Stats {
     pub idle: usize,
     pub file_bytes: u64,
     pub wal_bytes: u64,
-    /// Users, unexpired sessions, bookmarks and notes; `None` if the query failed.
-    pub rows: Option<(i64, i64, i64, i64)>,
+    /// Users, unexpired sessions, bookmarks, notes and shares; `None` if the query failed.
+    pub rows: Option<(i64, i64, i64, i64, i64)>,
 }
 
 impl Stats {
@@ -92,7 +92,8 @@ impl Stats {
             "SELECT (SELECT count(*) FROM users), \
                     (SELECT count(*) FROM sessions WHERE expires_at > ?), \
                     (SELECT count(*) FROM bookmarks), \
-                    (SELECT count(*) FROM notes)",
+                    (SELECT count(*) FROM notes), \
+                    (SELECT count(*) FROM shares)",
         )
         .bind(now())
         .fetch_one(db)
@@ -140,7 +141,7 @@ impl Stats {
         );
         out.sample(name, &[("file", "db")], self.file_bytes);
         out.sample(name, &[("file", "wal")], self.wal_bytes);
-        if let Some((users, sessions, bookmarks, notes)) = self.rows {
+        if let Some((users, sessions, bookmarks, notes, shares)) = self.rows {
             let name = "snakepit_db_rows";
             out.family(name, "gauge", "Rows per table (sessions: unexpired only).");
             for (table, n) in [
@@ -148,6 +149,7 @@ impl Stats {
                 ("sessions", sessions),
                 ("bookmarks", bookmarks),
                 ("notes", notes),
+                ("shares", shares),
             ] {
                 out.sample(name, &[("table", table)], n);
             }

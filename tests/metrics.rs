@@ -194,6 +194,15 @@ async fn requests_of_every_kind_move_their_metrics() {
         ))
         .await;
     assert_eq!(note.status, StatusCode::CREATED, "{}", note.text());
+    let share = app
+        .request(json(
+            "POST",
+            "/api/shares",
+            None,
+            r#"{"code": "print('shared')", "article": "first-steps"}"#,
+        ))
+        .await;
+    assert_eq!(share.status, StatusCode::CREATED, "{}", share.text());
     let page = app
         .request(
             Request::get("/bookmarks")
@@ -278,6 +287,7 @@ async fn requests_of_every_kind_move_their_metrics() {
     assert_eq!(after.sum(rows, &[("table", "sessions")]), 1.0);
     assert_eq!(after.sum(rows, &[("table", "bookmarks")]), 1.0);
     assert_eq!(after.sum(rows, &[("table", "notes")]), 1.0);
+    assert_eq!(after.sum(rows, &[("table", "shares")]), 1.0);
     assert!(after.get("snakepit_db_pool_connections") >= 1.0);
     assert!(after.sum("snakepit_db_file_size_bytes", &[("file", "db")]) > 0.0);
     assert_eq!(after.types["snakepit_db_errors_total"], "counter");
