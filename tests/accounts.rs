@@ -9,110 +9,12 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use common::{Response, TestApp, attrs, texts};
+use common::{
+    Session, TestApp, assert_error, attrs, form_request, json_of, json_request, session_of, texts,
+};
 use serde_json::{Value, json};
 use snakepit::accounts::AccountsConfig;
 use snakepit::config::AuthMode;
-
-/// A signed-in client: its cookie and CSRF token.
-#[derive(Clone)]
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-fn json_request(
-    method: &str,
-    uri: &str,
-    session: Option<&Session>,
-    csrf: bool,
-    body: Option<Value>,
-) -> Request<Body> {
-    let mut b = Request::builder().method(method).uri(uri);
-    if let Some(s) = session {
-        b = b.header("cookie", &s.cookie);
-        if csrf {
-            b = b.header("x-csrf-token", &s.csrf);
-        }
-    }
-    match body {
-        Some(v) => b
-            .header("content-type", "application/json")
-            .body(Body::from(v.to_string()))
-            .unwrap(),
-        None => b.body(Body::empty()).unwrap(),
-    }
-}
-
-fn form_request(uri: &str, session: Option<&Session>, fields: &[(&str, &str)]) -> Request<Body> {
-    let body = serde_urlencoded::to_string(fields).unwrap();
-    let mut b = Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
-    if let Some(s) = session {
-        b = b.header("cookie", &s.cookie);
-    }
-    b.body(Body::from(body)).unwrap()
-}
-
-impl TestApp {
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        session: Option<&Session>,
-        body: Option<Value>,
-    ) -> Response {
-        self.request(json_request(method, uri, session, true, body))
-            .await
-    }
-
-    async fn signup(&self, username: &str) -> Session {
-        let res = self
-            .call(
-                "POST",
-                "/api/signup",
-                None,
-                Some(json!({"username": username, "password": "correct horse"})),
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
-        session_of(&res)
-    }
-
-    async fn page(&self, uri: &str, session: &Session) -> Response {
-        self.request(
-            Request::get(uri)
-                .header("cookie", &session.cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-    }
-}
-
-fn session_of(res: &Response) -> Session {
-    let set = res.header("set-cookie");
-    let cookie = set.split(';').next().unwrap().to_string();
-    let body: Value = serde_json::from_slice(&res.body).unwrap();
-    Session {
-        cookie,
-        csrf: body["csrf_token"].as_str().unwrap().to_string(),
-    }
-}
-
-fn json_of(res: &Response) -> Value {
-    serde_json::from_slice(&res.body)
-        .unwrap_or_else(|_| panic!("JSON body, got {}: {}", res.status, res.text()))
-}
-
-/// A 4xx with `{"error": "..."}`.
-fn assert_error(res: &Response, status: StatusCode) {
-    assert_eq!(res.status, status, "{}", res.text());
-    let v = json_of(res);
-    assert!(
-        v["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "error message in {v}"
-    );
-}
 
 #[tokio::test]
 async fn signup_me_logout_and_login() {
@@ -195,7 +97,7 @@ async fn signup_me_logout_and_login() {
 #[tokio::test]
 async fn signup_rejects_bad_input() {
     let app = TestApp::new().await;
-    app.signup("ada").await;
+    app.sign_up("ada").await;
     let dup = app
         .call(
             "POST",
@@ -289,7 +191,7 @@ async fn login_attempts_are_rate_limited() {
         ..AccountsConfig::default()
     };
     let app = TestApp::with_config(config).await;
-    app.signup("ada").await;
+    app.sign_up("ada").await;
     for _ in 0..3 {
         let res = app
             .call(
@@ -341,7 +243,7 @@ async fn sessions_expire() {
         ..AccountsConfig::default()
     };
     let app = TestApp::with_config(config).await;
-    let ada = app.signup("ada").await;
+    let ada = app.sign_up("ada").await;
     assert_eq!(
         app.call("GET", "/api/me", Some(&ada), None).await.status,
         StatusCode::OK
@@ -356,7 +258,7 @@ async fn sessions_expire() {
 #[tokio::test]
 async fn bookmarks_api() {
     let app = TestApp::new().await;
-    let ada = app.signup("ada").await;
+    let ada = app.sign_up("ada").await;
     for slug in ["first-steps", "deep-dive", "first-steps"] {
         let res = app
             .call("PUT", &format!("/api/bookmarks/{slug}"), Some(&ada), None)
@@ -429,7 +331,7 @@ async fn bookmarks_api() {
 #[tokio::test]
 async fn notes_api() {
     let app = TestApp::new().await;
-    let ada = app.signup("ada").await;
+    let ada = app.sign_up("ada").await;
     let res = app
         .call("POST", "/api/notes", Some(&ada), Some(json!({"article": "first-steps", "anchor": "a-nested-case", "body": "Remember *this*"})))
         .await;
@@ -579,8 +481,8 @@ async fn notes_api() {
 #[tokio::test]
 async fn nobody_reads_or_changes_another_users_data() {
     let app = TestApp::new().await;
-    let ada = app.signup("ada").await;
-    let bob = app.signup("bob").await;
+    let ada = app.sign_up("ada").await;
+    let bob = app.sign_up("bob").await;
     let mut ids = Vec::new();
     for anchor in [Value::Null, json!("aliasing-surprises")] {
         let res = app
@@ -690,7 +592,7 @@ async fn nobody_reads_or_changes_another_users_data() {
 #[tokio::test]
 async fn forms_need_the_csrf_field() {
     let app = TestApp::new().await;
-    let ada = app.signup("ada").await;
+    let ada = app.sign_up("ada").await;
     let cases = [
         ("/bookmarks/first-steps", vec![("action", "add")]),
         (
@@ -747,7 +649,7 @@ async fn forms_need_the_csrf_field() {
 #[tokio::test]
 async fn note_html_is_sanitized() {
     let app = TestApp::new().await;
-    let ada = app.signup("ada").await;
+    let ada = app.sign_up("ada").await;
     let payloads = [
         "<script>alert(1)</script>",
         "<img src=x onerror=alert(1)>",
@@ -864,7 +766,7 @@ async fn anonymous_pages_invite_to_sign_in() {
 #[tokio::test]
 async fn signed_in_pages_show_the_readers_own_things() {
     let app = TestApp::new().await;
-    let ada = app.signup("ada").await;
+    let ada = app.sign_up("ada").await;
     let html = app.page("/articles/first-steps", &ada).await;
     assert_eq!(html.header("cache-control"), "private, no-store");
     assert!(html.header("etag").is_empty());

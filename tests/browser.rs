@@ -30,21 +30,10 @@ async fn reader_browses_copies_a_section_link_and_switches_theme() {
             "the article opens",
         )
         .await;
-    let title = c
-        .find(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(title, "First steps with lists");
+    assert_eq!(browser.text("h1").await, "First steps with lists");
 
     // The copy-link button on a heading yields that section's full URL.
-    let copy = c
-        .find(Locator::Css("#a-nested-case .copy-link"))
-        .await
-        .unwrap();
-    copy.click().await.unwrap();
+    browser.click("#a-nested-case .copy-link").await;
     browser
         .wait_until("!document.querySelector('.toast').hidden", "the copy toast")
         .await;
@@ -65,12 +54,7 @@ async fn reader_browses_copies_a_section_link_and_switches_theme() {
         .eval("matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'")
         .await;
     let expected = if initial == "dark" { "light" } else { "dark" };
-    c.find(Locator::Css(".theme-toggle"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(".theme-toggle").await;
     assert_eq!(
         browser.eval("document.documentElement.dataset.theme").await,
         expected
@@ -92,22 +76,12 @@ async fn reader_browses_copies_a_section_link_and_switches_theme() {
     );
 
     // "/" focuses the search box; the previous/next links navigate.
-    c.find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .send_keys("/")
-        .await
-        .unwrap();
+    browser.type_into("body", "/").await;
     assert_eq!(
         browser.eval("document.activeElement.id").await,
         "site-search-input"
     );
-    c.find(Locator::Css(".pager-next"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(".pager-next").await;
     browser
         .wait_until(
             "location.pathname === '/articles/deep-dive'",
@@ -165,12 +139,7 @@ async fn reader_runs_edits_and_stops_snippets() {
         .unwrap();
 
     // Run: the output appears under the snippet with its exit status.
-    c.find(Locator::Css("#snippet-0 .run-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#snippet-0 .run-form button").await;
     browser
         .wait_until(
             "document.querySelector('.run-status.ok') !== null",
@@ -190,23 +159,14 @@ async fn reader_runs_edits_and_stops_snippets() {
     );
 
     // Edit: Tab indents, Enter keeps the indentation; the edited code is what runs; stderr is marked.
-    c.find(Locator::Css("#snippet-0 pre.code"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let editor = c
-        .find(Locator::Css("#snippet-0 textarea.code-editor"))
-        .await
-        .unwrap();
+    browser.click("#snippet-0 pre.code").await;
     browser.eval("(() => { const a = document.querySelector('textarea.code-editor'); a.value = ''; a.dispatchEvent(new Event('input')); return true; })()").await;
-    editor
-        .send_keys(
+    browser
+        .type_into(
+            "#snippet-0 textarea.code-editor",
             "import sys, time\nfor i in range(3):\nprint('line', i, flush=True)\ntime.sleep(0.3)\n",
         )
-        .await
-        .unwrap();
+        .await;
     let typed = browser
         .eval("document.querySelector('textarea.code-editor').value")
         .await;
@@ -216,12 +176,7 @@ async fn reader_runs_edits_and_stops_snippets() {
         "Enter keeps (and after a colon adds) indentation"
     );
     browser.eval("(() => { const a = document.querySelector('textarea.code-editor'); a.value = a.value.trimEnd() + \"\\nprint('bad', file=sys.stderr)\\n\"; a.dispatchEvent(new Event('input')); return true; })()").await;
-    c.find(Locator::Css("#snippet-0 .run-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#snippet-0 .run-form button").await;
     // Live: the first line shows while the program is still running.
     browser
         .wait_until(
@@ -244,24 +199,14 @@ async fn reader_runs_edits_and_stops_snippets() {
 
     // Stop: an endless program is stopped by the reader, and the button comes back.
     browser.eval("(() => { const a = document.querySelector('textarea.code-editor'); a.value = 'import time\\nwhile True:\\n    print(\"tick\", flush=True)\\n    time.sleep(0.1)\\n'; a.dispatchEvent(new Event('input')); return true; })()").await;
-    c.find(Locator::Css("#snippet-0 .run-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#snippet-0 .run-form button").await;
     browser
         .wait_until(
             "document.querySelector('.run-stream').textContent.includes('tick')",
             "ticks",
         )
         .await;
-    c.find(Locator::Css("#snippet-0 .stop"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#snippet-0 .stop").await;
     browser
         .wait_until(
             "document.querySelector('.run-status').textContent.startsWith('Stopped after')",
@@ -276,12 +221,7 @@ async fn reader_runs_edits_and_stops_snippets() {
     );
 
     // Reset brings back the original, highlighted code.
-    c.find(Locator::Css("#snippet-0 .reset"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#snippet-0 .reset").await;
     assert_eq!(
         browser
             .eval("document.querySelector('#snippet-0 textarea') === null")

@@ -21,74 +21,30 @@ async fn reader_signs_up_bookmarks_writes_a_section_note_and_signs_out() {
     c.goto(&format!("{base}/articles/first-steps"))
         .await
         .unwrap();
-    assert_eq!(
-        c.find(Locator::Css(".nav-signin"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "Sign in"
-    );
-    c.find(Locator::Css(".article-tools a.star-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    assert_eq!(browser.text(".nav-signin").await, "Sign in");
+    browser.click(".article-tools a.star-button").await;
     browser
         .wait_until("location.pathname === '/login'", "the login page")
         .await;
-    c.find(Locator::Css("a[href^='/signup']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("a[href^='/signup']").await;
     browser
         .wait_until("location.pathname === '/signup'", "the sign-up page")
         .await;
-    c.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("ada")
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("correct horse battery")
-        .await
-        .unwrap();
-    c.find(Locator::Css(".account-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.type_into("#username", "ada").await;
+    browser
+        .type_into("#password", "correct horse battery")
+        .await;
+    browser.click(".account-form button").await;
     browser
         .wait_until(
             "location.pathname === '/articles/first-steps'",
             "back on the article",
         )
         .await;
-    assert_eq!(
-        c.find(Locator::Css(".nav-user"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "ada"
-    );
+    assert_eq!(browser.text(".nav-user").await, "ada");
 
     // The star toggles in place (JavaScript), and the state sticks across a reload.
-    c.find(Locator::Css(".star-form .star-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(".star-form .star-button").await;
     browser
         .wait_until(
             "document.querySelector('.star-button').getAttribute('aria-pressed') === 'true'",
@@ -104,12 +60,7 @@ async fn reader_signs_up_bookmarks_writes_a_section_note_and_signs_out() {
         .await;
 
     // The note button beside a heading picks that section in the notes form.
-    c.find(Locator::Css("#a-nested-case .note-add"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#a-nested-case .note-add").await;
     browser
         .wait_until(
             "document.activeElement.id === 'note-body'",
@@ -122,18 +73,13 @@ async fn reader_signs_up_bookmarks_writes_a_section_note_and_signs_out() {
             .await,
         "a-nested-case"
     );
-    c.find(Locator::Id("note-body"))
-        .await
-        .unwrap()
-        .send_keys("Copy **deeply** here <script>alert(1)</script>")
-        .await
-        .unwrap();
-    c.find(Locator::Css(".notes-panel .note-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser
+        .type_into(
+            "#note-body",
+            "Copy **deeply** here <script>alert(1)</script>",
+        )
+        .await;
+    browser.click(".notes-panel .note-form button").await;
     browser
         .wait_until("location.hash.startsWith('#note-')", "the new note")
         .await;
@@ -143,78 +89,35 @@ async fn reader_signs_up_bookmarks_writes_a_section_note_and_signs_out() {
         "{group}"
     );
     assert!(!group.as_str().unwrap().contains("<script"), "{group}");
-    assert_eq!(
-        c.find(Locator::Css("#a-nested-case .note-count"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "1 note"
-    );
+    assert_eq!(browser.text("#a-nested-case .note-count").await, "1 note");
 
     // Bookmarks and notes pages list them; the search finds the note.
-    c.find(Locator::Css(".header-nav a[href='/bookmarks']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(".header-nav a[href='/bookmarks']").await;
     browser
         .wait_until("location.pathname === '/bookmarks'", "bookmarks")
         .await;
     assert_eq!(
-        c.find(Locator::Css(".bookmark-link"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        browser.text(".bookmark-link").await,
         "First steps with lists"
     );
-    c.find(Locator::Css(".header-nav a[href='/notes']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(".header-nav a[href='/notes']").await;
     browser
         .wait_until("location.pathname === '/notes'", "notes")
         .await;
-    c.find(Locator::Id("notes-q"))
-        .await
-        .unwrap()
-        .send_keys("deeply")
-        .await
-        .unwrap();
-    c.find(Locator::Css(".notes-search button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.type_into("#notes-q", "deeply").await;
+    browser.click(".notes-search button").await;
     browser
         .wait_until("location.search === '?q=deeply'", "the search ran")
         .await;
     let found = c.find_all(Locator::Css(".note-entry")).await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(
-        c.find(Locator::Css(".note-where a"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
+        browser.text(".note-where a").await,
         "First steps with lists › A nested case"
     );
 
     // Sign out: the header offers sign-in again and the notes page asks for it.
-    c.find(Locator::Css(".logout-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(".logout-form button").await;
     browser
         .wait_until(
             "location.pathname === '/' && !!document.querySelector('.nav-signin')",

@@ -5,22 +5,10 @@ mod common;
 
 use common::browser::{Browser, chromedriver, serve};
 use common::fixture_args;
-use fantoccini::Locator;
 use snakepit::sandbox::api::Runner;
 
 /// Replaces the code in the snippet's editor, as typing would.
 const SET_CODE: &str = "(code) => { const a = document.querySelector('#snippet-0 textarea.code-editor'); a.value = code; a.dispatchEvent(new Event('input')); return true; }";
-
-async fn click(browser: &Browser, css: &str) {
-    browser
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
 
 fn js_string(s: &str) -> String {
     serde_json::to_string(s).unwrap()
@@ -40,7 +28,7 @@ async fn reader_shares_an_edited_snippet_and_opens_it() {
         .unwrap();
 
     // Unchanged code shares its section's link, without asking the server.
-    click(&browser, "#snippet-0 .share").await;
+    browser.click("#snippet-0 .share").await;
     browser
         .wait_until(
             "document.querySelector('.share-panel .share-link') && document.querySelector('.share-link').value",
@@ -66,7 +54,7 @@ async fn reader_shares_an_edited_snippet_and_opens_it() {
     );
 
     // Edited code is shared through the API; the panel shows the /s/ link.
-    click(&browser, "#snippet-0 pre.code").await;
+    browser.click("#snippet-0 pre.code").await;
     let code = "words = ['shared', 'code']\nprint(*words, 6 * 7)\n";
     browser
         .eval(&format!("({SET_CODE})({})", js_string(code)))
@@ -78,7 +66,7 @@ async fn reader_shares_an_edited_snippet_and_opens_it() {
         true,
         "editing hides the stale link"
     );
-    click(&browser, "#snippet-0 .share").await;
+    browser.click("#snippet-0 .share").await;
     browser
         .wait_until(
             "document.querySelector('.share-link').value.includes('/s/')",
@@ -98,7 +86,7 @@ async fn reader_shares_an_edited_snippet_and_opens_it() {
     );
 
     // Copy: the toast confirms, naming the link (or offers it when the clipboard is refused).
-    click(&browser, ".share-copy").await;
+    browser.click(".share-copy").await;
     browser
         .wait_until("!document.querySelector('.toast').hidden", "the copy toast")
         .await;
@@ -123,7 +111,7 @@ async fn reader_shares_an_edited_snippet_and_opens_it() {
             .await,
         "/articles/first-steps#aliasing-surprises"
     );
-    click(&browser, "#snippet-0 .run-form button").await;
+    browser.click("#snippet-0 .run-form button").await;
     browser
         .wait_until(
             "document.querySelector('.run-status.ok') !== null",
@@ -138,7 +126,7 @@ async fn reader_shares_an_edited_snippet_and_opens_it() {
     );
 
     // Sharing it unchanged gives the same link.
-    click(&browser, "#snippet-0 .share").await;
+    browser.click("#snippet-0 .share").await;
     browser
         .wait_until(
             "document.querySelector('.share-link') && document.querySelector('.share-link').value",
@@ -169,11 +157,11 @@ async fn reader_shares_an_edited_snippet_and_opens_it() {
     );
 
     // Errors show in the panel: code over the size limit.
-    click(&browser, "#snippet-0 pre.code").await;
+    browser.click("#snippet-0 pre.code").await;
     browser
         .eval(&format!("({SET_CODE})('x = 1\\n'.repeat(20000))"))
         .await;
-    click(&browser, "#snippet-0 .share").await;
+    browser.click("#snippet-0 .share").await;
     browser
         .wait_until(
             "document.querySelector('.share-panel.failed') !== null",

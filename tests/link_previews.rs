@@ -6,7 +6,7 @@ mod common;
 use askama::Template;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{TestApp, attrs, texts};
+use common::{TestApp, attrs, form_request, texts};
 use snakepit::accounts::AccountsConfig;
 use snakepit::config::{AccountArgs, SiteArgs};
 use snakepit::layout::Layout;
@@ -138,32 +138,9 @@ async fn home_article_search_and_404_have_absolute_previews_with_a_base_url() {
 #[tokio::test]
 async fn signed_in_pages_and_error_pages_have_previews_too() {
     let app = TestApp::new().await;
-    let res = app
-        .request(
-            Request::post("/api/signup")
-                .header("content-type", "application/json")
-                .body(Body::from(
-                    r#"{"username":"ada","password":"correct horse"}"#,
-                ))
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
-    let cookie = res
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let ada = app.sign_up("ada").await;
     for (path, url) in [("/bookmarks", "/bookmarks"), ("/notes", "/notes")] {
-        let res = app
-            .request(
-                Request::get(path)
-                    .header("cookie", &cookie)
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await;
+        let res = app.page(path, &ada).await;
         assert_eq!(res.status, StatusCode::OK, "{path}");
         let html = res.html();
         assert_common_tags(&html, true);
@@ -172,12 +149,7 @@ async fn signed_in_pages_and_error_pages_have_previews_too() {
 
     // No sandbox in this app: the no-JavaScript run form answers an HTML error page.
     let res = app
-        .request(
-            Request::post("/run")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from("code=print(1)"))
-                .unwrap(),
-        )
+        .request(form_request("/run", None, &[("code", "print(1)")]))
         .await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
     let html = res.html();

@@ -6,9 +6,9 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use common::TestApp;
+use serde_json::json;
 use snakepit::sandbox::Limits;
 
 /// One scrape: samples keyed by `name{labels}` exactly as written, and each family's type.
@@ -117,18 +117,6 @@ async fn scrape(app: &TestApp) -> Scrape {
     Scrape::parse(&res.text())
 }
 
-fn json(method: &str, uri: &str, cookie: Option<(&str, &str)>, body: &str) -> Request<Body> {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .header("accept", "application/json");
-    if let Some((cookie, csrf)) = cookie {
-        req = req.header("cookie", cookie).header("x-csrf-token", csrf);
-    }
-    req.body(Body::from(body.to_string())).unwrap()
-}
-
 #[tokio::test]
 async fn requests_of_every_kind_move_their_metrics() {
     let app = TestApp::with_sandbox(1, Limits::default()).await;
@@ -160,57 +148,31 @@ async fn requests_of_every_kind_move_their_metrics() {
     );
     assert_eq!(app.get("/search?q=tuples").await.status, StatusCode::OK);
     let run = app
-        .request(json(
+        .call(
             "POST",
             "/api/run",
             None,
-            r#"{"code": "print(6 * 7)"}"#,
-        ))
+            Some(json!({"code": "print(6 * 7)"})),
+        )
         .await;
     assert_eq!(run.status, StatusCode::OK, "{}", run.text());
     assert!(run.text().contains("42"));
-    let signup = app
-        .request(json(
-            "POST",
-            "/api/signup",
-            None,
-            r#"{"username": "grace", "password": "correct horse"}"#,
-        ))
-        .await;
-    assert_eq!(signup.status, StatusCode::CREATED);
-    let cookie = signup.header("set-cookie").split(';').next().unwrap();
-    let me: serde_json::Value = serde_json::from_slice(&signup.body).unwrap();
-    let session = Some((cookie, me["csrf_token"].as_str().unwrap()));
+    let grace = app.sign_up("grace").await;
     let put = app
-        .request(json("PUT", "/api/bookmarks/first-steps", session, ""))
+        .call("PUT", "/api/bookmarks/first-steps", Some(&grace), None)
         .await;
     assert_eq!(put.status, StatusCode::NO_CONTENT, "{}", put.text());
+    let note_body = json!({"article": "first-steps", "anchor": null, "body": "remember"});
     let note = app
-        .request(json(
-            "POST",
-            "/api/notes",
-            session,
-            r#"{"article": "first-steps", "anchor": null, "body": "remember"}"#,
-        ))
+        .call("POST", "/api/notes", Some(&grace), Some(note_body))
         .await;
     assert_eq!(note.status, StatusCode::CREATED, "{}", note.text());
+    let share_body = json!({"code": "print('shared')", "article": "first-steps"});
     let share = app
-        .request(json(
-            "POST",
-            "/api/shares",
-            None,
-            r#"{"code": "print('shared')", "article": "first-steps"}"#,
-        ))
+        .call("POST", "/api/shares", None, Some(share_body))
         .await;
     assert_eq!(share.status, StatusCode::CREATED, "{}", share.text());
-    let page = app
-        .request(
-            Request::get("/bookmarks")
-                .header("cookie", cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let page = app.page("/bookmarks", &grace).await;
     assert_eq!(page.status, StatusCode::OK);
 
     let after = scrape(&app).await;

@@ -9,7 +9,10 @@ use std::path::Path;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use common::{Response, TestApp, attrs, default_accounts, fixture_args, texts};
+use common::{
+    Response, Session, TestApp, assert_error, attrs, default_accounts, fixture_args, form_request,
+    json_of, json_request, texts,
+};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use snakepit::accounts::Accounts;
@@ -21,11 +24,9 @@ use tower::ServiceExt;
 
 const XSS: &str = "print('</pre><script>alert(1)</script>')\nx = \"<b>&amp;</b>\"\n";
 
+/// An anonymous `POST /api/shares` of `body`.
 fn share_request(body: &Value) -> Request<Body> {
-    Request::post("/api/shares")
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap()
+    json_request("POST", "/api/shares", None, false, Some(body.clone()))
 }
 
 /// The same request as coming from the peer `ip` (the rate limit is per client).
@@ -33,22 +34,6 @@ fn from_peer(mut request: Request<Body>, ip: &str) -> Request<Body> {
     let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
     request.extensions_mut().insert(ConnectInfo(addr));
     request
-}
-
-fn json_of(res: &Response) -> Value {
-    serde_json::from_slice(&res.body)
-        .unwrap_or_else(|_| panic!("JSON body, got {}: {}", res.status, res.text()))
-}
-
-/// A 4xx with `{"error": "..."}`; returns the message.
-fn assert_error(res: &Response, status: StatusCode) -> String {
-    assert_eq!(res.status, status, "{}", res.text());
-    let message = json_of(res)["error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(!message.is_empty(), "an error message in {}", res.text());
-    message
 }
 
 async fn share(app: &TestApp, body: Value) -> Response {
@@ -350,10 +335,7 @@ async fn creating_shares_is_rate_limited_per_client() {
     assert!((1..=600).contains(&retry), "{retry}");
     // The form is limited alike, with the error page.
     let form = from_peer(
-        Request::post("/shares")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Body::from("code=print%28%27form%27%29"))
-            .unwrap(),
+        form_request("/shares", None, &[("code", "print('form')")]),
         "192.0.2.1",
     );
     let res = app.request(form).await;
@@ -371,56 +353,38 @@ async fn creating_shares_is_rate_limited_per_client() {
 #[tokio::test]
 async fn a_signed_in_reader_shares_with_the_csrf_token() {
     let app = TestApp::new().await;
+    let ada = app.sign_up("ada").await;
+    let body = json!({"code": "print('signed in')"});
+    let without_token = json_request("POST", "/api/shares", Some(&ada), false, Some(body.clone()));
+    assert_error(&app.request(without_token).await, StatusCode::FORBIDDEN);
+    let wrong_token = Session {
+        csrf: "wrong".into(),
+        ..ada.clone()
+    };
     let res = app
-        .request(
-            Request::post("/api/signup")
-                .header("content-type", "application/json")
-                .body(Body::from(
-                    json!({"username": "ada", "password": "correct horse"}).to_string(),
-                ))
-                .unwrap(),
+        .call(
+            "POST",
+            "/api/shares",
+            Some(&wrong_token),
+            Some(body.clone()),
         )
         .await;
-    assert_eq!(res.status, StatusCode::CREATED);
-    let cookie = res
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let csrf = json_of(&res)["csrf_token"].as_str().unwrap().to_string();
-    let body = json!({"code": "print('signed in')"}).to_string();
-    let with = |token: Option<&str>| {
-        let mut b = Request::post("/api/shares")
-            .header("content-type", "application/json")
-            .header("cookie", &cookie);
-        if let Some(t) = token {
-            b = b.header("x-csrf-token", t);
-        }
-        b.body(Body::from(body.clone())).unwrap()
-    };
-    assert_error(&app.request(with(None)).await, StatusCode::FORBIDDEN);
-    assert_error(
-        &app.request(with(Some("wrong"))).await,
-        StatusCode::FORBIDDEN,
-    );
+    assert_error(&res, StatusCode::FORBIDDEN);
     assert_eq!(rows(&app.state).await, 0);
     assert_eq!(
-        app.request(with(Some(&csrf))).await.status,
+        app.call("POST", "/api/shares", Some(&ada), Some(body))
+            .await
+            .status,
         StatusCode::CREATED
     );
     // The form needs the token field when signed in.
-    let form = |fields: &[(&str, &str)]| {
-        Request::post("/shares")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("cookie", &cookie)
-            .body(Body::from(serde_urlencoded::to_string(fields).unwrap()))
-            .unwrap()
-    };
-    let res = app.request(form(&[("code", "print(3)")])).await;
-    assert_eq!(res.status, StatusCode::FORBIDDEN);
     let res = app
-        .request(form(&[("code", "print(3)"), ("csrf_token", &csrf)]))
+        .request(form_request("/shares", Some(&ada), &[("code", "print(3)")]))
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    let fields = [("code", "print(3)"), ("csrf_token", ada.csrf.as_str())];
+    let res = app
+        .request(form_request("/shares", Some(&ada), &fields))
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
 }
@@ -503,32 +467,12 @@ async fn the_no_js_run_page_offers_a_share_form_that_redirects_to_the_share() {
     assert!(attrs(&html, "form.share-form input[name=csrf_token]", "value").is_empty());
 
     // A signed-in reader's form carries their CSRF token.
-    let res = app
-        .request(
-            Request::post("/api/signup")
-                .header("content-type", "application/json")
-                .body(Body::from(
-                    json!({"username": "ada", "password": "correct horse"}).to_string(),
-                ))
-                .unwrap(),
-        )
-        .await;
-    let cookie = res
-        .header("set-cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let csrf = json_of(&res)["csrf_token"].as_str().unwrap().to_string();
-    let run = Request::post("/run")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", cookie)
-        .body(Body::from("code=print%28a%29"))
-        .unwrap();
+    let ada = app.sign_up("ada").await;
+    let run = form_request("/run", Some(&ada), &[("code", "print(a)")]);
     let html = app.request(run).await.html();
     assert_eq!(
         attrs(&html, "form.share-form input[name=csrf_token]", "value"),
-        vec![csrf]
+        vec![ada.csrf]
     );
 }
 

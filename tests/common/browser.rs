@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
 use snakepit::accounts::{Accounts, AccountsConfig};
 use snakepit::config::SiteArgs;
 use snakepit::sandbox::api::Runner;
@@ -96,6 +97,41 @@ impl Browser {
             driver,
             _profile: profile,
         }
+    }
+
+    /// The first element matching `css`; panics naming the selector when there is none.
+    pub async fn find(&self, css: &str) -> Element {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element for {css}: {e}"))
+    }
+
+    /// Clicks the first element matching `css`; panics naming the selector on failure.
+    pub async fn click(&self, css: &str) {
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    }
+
+    /// The rendered text of the first element matching `css`; panics naming the selector.
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css)
+            .await
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("no text for {css}: {e}"))
+    }
+
+    /// Types `keys` into the first element matching `css`; panics naming the selector.
+    pub async fn type_into(&self, css: &str, keys: &str) {
+        self.find(css)
+            .await
+            .send_keys(keys)
+            .await
+            .unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
     }
 
     /// Evaluates a JavaScript expression and returns its JSON value.

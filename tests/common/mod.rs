@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
+use serde_json::{Value, json};
 use snakepit::accounts::{Accounts, AccountsConfig};
 use snakepit::config::SiteArgs;
 use snakepit::sandbox::api::Runner;
@@ -187,6 +188,113 @@ impl TestApp {
         self.request(Request::get(uri).body(Body::empty()).unwrap())
             .await
     }
+
+    /// Sends a JSON API request, as `session` with its CSRF token when given.
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        session: Option<&Session>,
+        body: Option<Value>,
+    ) -> Response {
+        self.request(json_request(method, uri, session, true, body))
+            .await
+    }
+
+    /// Signs `username` up through `/api/signup` with a good password; returns the new session.
+    pub async fn sign_up(&self, username: &str) -> Session {
+        let body = json!({"username": username, "password": GOOD_PASSWORD});
+        let res = self.call("POST", "/api/signup", None, Some(body)).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
+        session_of(&res)
+    }
+
+    /// GETs `uri` as `session` (cookie only).
+    pub async fn page(&self, uri: &str, session: &Session) -> Response {
+        self.request(
+            Request::get(uri)
+                .header("cookie", &session.cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+}
+
+/// The password [`TestApp::sign_up`] uses: long enough to be accepted.
+pub const GOOD_PASSWORD: &str = "correct horse";
+
+/// A signed-in client: its cookie and CSRF token.
+#[derive(Clone)]
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// A request with an optional JSON body, as `session` (with `x-csrf-token` when `csrf`).
+pub fn json_request(
+    method: &str,
+    uri: &str,
+    session: Option<&Session>,
+    csrf: bool,
+    body: Option<Value>,
+) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(uri);
+    if let Some(s) = session {
+        b = b.header("cookie", &s.cookie);
+        if csrf {
+            b = b.header("x-csrf-token", &s.csrf);
+        }
+    }
+    match body {
+        Some(v) => b
+            .header("content-type", "application/json")
+            .body(Body::from(v.to_string()))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
+/// A urlencoded form POST, as `session` (cookie only: the form carries its own token).
+pub fn form_request(
+    uri: &str,
+    session: Option<&Session>,
+    fields: &[(&str, &str)],
+) -> Request<Body> {
+    let body = serde_urlencoded::to_string(fields).unwrap();
+    let mut b = Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
+    if let Some(s) = session {
+        b = b.header("cookie", &s.cookie);
+    }
+    b.body(Body::from(body)).unwrap()
+}
+
+/// The session a sign-up or login response starts: its cookie and `csrf_token`.
+pub fn session_of(res: &Response) -> Session {
+    let set = res.header("set-cookie");
+    let cookie = set.split(';').next().unwrap().to_string();
+    let body: Value = serde_json::from_slice(&res.body).unwrap();
+    Session {
+        cookie,
+        csrf: body["csrf_token"].as_str().unwrap().to_string(),
+    }
+}
+
+/// The response body as JSON, failing with the status and text when it is not.
+pub fn json_of(res: &Response) -> Value {
+    serde_json::from_slice(&res.body)
+        .unwrap_or_else(|_| panic!("JSON body, got {}: {}", res.status, res.text()))
+}
+
+/// Asserts a `status` with `{"error": "..."}` (a non-empty message); returns the message.
+pub fn assert_error(res: &Response, status: StatusCode) -> String {
+    assert_eq!(res.status, status, "{}", res.text());
+    let message = json_of(res)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!message.is_empty(), "an error message in {}", res.text());
+    message
 }
 
 /// All matches of a CSS selector, as trimmed text.
