@@ -1,7 +1,7 @@
 //! HTTP plumbing shared by every feature: the middleware stack in one function, the
 //! health check and the 404 fallback.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -67,6 +67,28 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The client's address as the listener saw it (`None` when driven without a socket,
+/// as in tests). Login limits, proxy trust, run fairness and share limits all use it.
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl ClientIp {
+    pub fn of(extensions: &axum::http::Extensions) -> Self {
+        ClientIp(
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(&parts.extensions))
+    }
+}
+
 /// Who is asking, for fairness between clients: the peer address when the server
 /// knows it (a real listener), else one shared key.
 pub struct ClientKey(pub String);
@@ -75,11 +97,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientKey {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        Ok(ClientKey(peer.unwrap_or_else(|| "local".to_string())))
+        let ip = ClientIp::of(&parts.extensions).0;
+        Ok(ClientKey(
+            ip.map_or_else(|| "local".to_string(), |ip| ip.to_string()),
+        ))
     }
 }
 

@@ -1,15 +1,16 @@
 //! Sign-up, login, logout and `/api/me`: the HTML forms and the JSON API share one flow.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Form, FromRequestParts, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Form, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
+
+use crate::http::ClientIp;
 
 use super::{ApiUser, Auth, MaybeUser, User, Viewer, password, session};
 use crate::extract::ApiJson;
@@ -27,22 +28,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/me", get(api_me))
 }
 
-/// The client's address as the listener saw it (`None` when driven without a socket, as in tests).
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
-    }
-}
-
 #[derive(Debug, Deserialize)]
 pub struct Credentials {
     pub username: String,
@@ -54,6 +39,15 @@ pub struct Credentials {
 pub struct Me {
     pub username: String,
     pub csrf_token: String,
+}
+
+impl From<&Viewer> for Me {
+    fn from(v: &Viewer) -> Self {
+        Me {
+            username: v.username.clone(),
+            csrf_token: v.csrf_token.clone(),
+        }
+    }
 }
 
 /// A started session: its cookie and who it is for.
@@ -193,10 +187,7 @@ async fn api_login(
     ApiJson(creds): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let started = login(&state, ip, creds).await?;
-    let me = Me {
-        username: started.viewer.username.clone(),
-        csrf_token: started.viewer.csrf_token.clone(),
-    };
+    let me = Me::from(&started.viewer);
     Ok(with_session(&state, &started, Json(me)))
 }
 
@@ -206,10 +197,7 @@ async fn api_signup(
     ApiJson(creds): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let started = signup(&state, ip, creds).await?;
-    let me = Me {
-        username: started.viewer.username.clone(),
-        csrf_token: started.viewer.csrf_token.clone(),
-    };
+    let me = Me::from(&started.viewer);
     Ok(with_session(
         &state,
         &started,
@@ -227,10 +215,7 @@ async fn api_logout(
 
 async fn api_me(MaybeUser(viewer): MaybeUser) -> Result<Json<Me>, ApiError> {
     let v = viewer.ok_or(Error::Unauthorized)?;
-    Ok(Json(Me {
-        username: v.username.clone(),
-        csrf_token: v.csrf_token.clone(),
-    }))
+    Ok(Json(Me::from(&*v)))
 }
 
 // ---- HTML forms ----

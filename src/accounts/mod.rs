@@ -15,12 +15,11 @@ pub mod proxy;
 mod session;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, Method, header};
 use axum::middleware::Next;
@@ -243,13 +242,6 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
         .find_map(|(k, v)| (k == name).then_some(v))
 }
 
-fn peer_ip(request: &Request) -> Option<IpAddr> {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-}
-
 /// Constant-time string comparison for tokens.
 fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -264,13 +256,15 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
     let accounts = &state.accounts;
     let mut auth = Auth::default();
     let resolved = if accounts.is_proxy() {
-        let trusted = peer_ip(&request).is_some_and(|ip| {
-            accounts
-                .config
-                .trusted_proxies
-                .iter()
-                .any(|c| c.contains(ip))
-        });
+        let trusted = crate::http::ClientIp::of(request.extensions())
+            .0
+            .is_some_and(|ip| {
+                accounts
+                    .config
+                    .trusted_proxies
+                    .iter()
+                    .any(|c| c.contains(ip))
+            });
         match request
             .headers()
             .get(&accounts.config.proxy_header)
