@@ -122,6 +122,7 @@ pub struct ArticleInfo {
     pub summary: String,
     /// Its first part: the opening, before any heading, when it has one.
     pub first_part: usize,
+    pub title_words: Words,
 }
 
 /// One indexed part, for results and snippets.
@@ -132,6 +133,36 @@ pub struct PartInfo {
     pub heading: String,
     pub prose: String,
     pub code: String,
+    /// Heading, prose and code lowercased, once at build time: where a result's words to
+    /// mark are looked up.
+    pub lower: String,
+    /// The words of `lower`, sorted: where a result's landing part is chosen.
+    pub words: Words,
+}
+
+/// The distinct words of a text, lowercased and sorted, to ask "does a word start with
+/// this term?" in a few comparisons instead of a scan of the text.
+#[derive(Debug, Clone, Default)]
+pub struct Words(Vec<String>);
+
+impl Words {
+    pub fn of(lower: &str) -> Self {
+        let mut words: Vec<String> = lower
+            .split(|c: char| !c.is_alphanumeric() && c != '_')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        words.sort_unstable();
+        words.dedup();
+        Words(words)
+    }
+
+    /// Whether one of the words starts with `term` ("mutable" in "mutable defaults",
+    /// not in "immutable"). A term made of several words (`os.path`) never does.
+    fn has_prefix(&self, term: &str) -> bool {
+        let i = self.0.partition_point(|w| w.as_str() < term);
+        self.0.get(i).is_some_and(|w| w.starts_with(term))
+    }
 }
 
 /// One search result: an article, at its best-matching section.
@@ -183,6 +214,7 @@ impl SearchIndex {
                 section: a.section.clone(),
                 summary: a.summary.clone(),
                 first_part: parts.len(),
+                title_words: Words::of(&a.title.to_lowercase()),
             });
             let errors = a.errors.join("\n");
             // The slug is the author's own keywords for the article ("project-structure").
@@ -222,7 +254,11 @@ impl SearchIndex {
                     heading: p.heading.clone(),
                     prose: p.prose.clone(),
                     code: p.code.clone(),
+                    words: Words::default(),
+                    lower: format!("{}\n{}\n{}", p.heading, p.prose, p.code).to_lowercase(),
                 });
+                let part = parts.last_mut().expect("just pushed");
+                part.words = Words::of(&part.lower);
             }
         }
         writer.commit()?;
@@ -288,7 +324,7 @@ impl SearchIndex {
         )?;
         // Best part per article, plus a little for other matching parts; the matching
         // parts are kept to choose where the result links to.
-        let mut by_article: HashMap<usize, (f32, Vec<usize>, f32)> = HashMap::new();
+        let mut by_article: HashMap<usize, (f32, Vec<(f32, usize)>, f32)> = HashMap::new();
         let mut order = Vec::new();
         for (score, address) in top {
             let column = searcher
@@ -306,16 +342,16 @@ impl SearchIndex {
             };
             match by_article.get_mut(&info.article) {
                 Some(entry) => {
-                    entry.1.push(part);
+                    entry.1.push((score, part));
                     entry.2 += score;
                 }
                 None => {
-                    by_article.insert(info.article, (score, vec![part], 0.0));
+                    by_article.insert(info.article, (score, vec![(score, part)], 0.0));
                     order.push(info.article);
                 }
             }
         }
-        let mut ranked: Vec<(f32, usize, &[usize])> = order
+        let mut ranked: Vec<(f32, usize, &[(f32, usize)])> = order
             .iter()
             .filter_map(|a| {
                 by_article.get(a).map(|(best, parts, rest)| {
@@ -342,27 +378,29 @@ impl SearchIndex {
     /// Where a result links to, given the query's words (each with its corrections and
     /// completions; a word counts where one of them starts a word). When the article's
     /// title names every word, the reader wants the article itself: its opening.
-    /// Otherwise the matching part (best-scoring first) with the most of the words, so a
-    /// typo query whose corrected word is rare still lands where both words are.
-    fn landing_part(&self, article: usize, parts: &[usize], words: &[Vec<String>]) -> usize {
-        let covered = |text: &str| {
-            let text = text.to_lowercase();
+    /// Otherwise, of the parts scoring close to the best (best first), the one with the
+    /// most of the words, so a typo query whose corrected word is rare still lands where
+    /// both words are. Only close parts are read: this runs for every hit of every query.
+    fn landing_part(&self, article: usize, parts: &[(f32, usize)], words: &[Vec<String>]) -> usize {
+        let covered = |text: &Words| {
             words
                 .iter()
-                .filter(|w| w.iter().any(|t| starts_a_word(&text, t)))
+                .filter(|w| w.iter().any(|t| text.has_prefix(t)))
                 .count()
         };
         let first = self.articles[article].first_part;
         if self.parts[first].anchor.is_none()
             && !words.is_empty()
-            && covered(&self.articles[article].title) == words.len()
+            && covered(&self.articles[article].title_words) == words.len()
         {
             return first;
         }
-        let mut best = (0, parts[0]);
-        for &part in parts.iter().take(8) {
-            let p = &self.parts[part];
-            let c = covered(&format!("{}\n{}\n{}", p.heading, p.prose, p.code));
+        let (top, mut best) = (parts[0].0, (0, parts[0].1));
+        for &(score, part) in parts.iter().take(LANDING_CANDIDATES) {
+            if score < top * LANDING_CLOSE {
+                break;
+            }
+            let c = covered(&self.parts[part].words);
             if c > best.0 {
                 best = (c, part);
             }
@@ -396,28 +434,21 @@ impl SearchIndex {
             snippet_html,
             score,
             heading: p.anchor.as_ref().map(|_| p.heading.clone()),
-            terms: present_terms(terms, &[&p.heading, &p.prose, &p.code, &a.title]),
+            terms: present_terms(terms, &[&p.lower, &a.title.to_lowercase()]),
         }
     }
 }
 
-/// Whether `word` occurs in `text` at the start of a word ("mutable" in "mutable
-/// defaults", not in "immutable").
-fn starts_a_word(text: &str, word: &str) -> bool {
-    text.match_indices(word).any(|(i, _)| {
-        text[..i]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !c.is_alphanumeric() && c != '_')
-    })
-}
+/// At most this many of an article's matching parts are candidates for where a result
+/// lands, and only those scoring at least `LANDING_CLOSE` times the best.
+const LANDING_CANDIDATES: usize = 4;
+const LANDING_CLOSE: f32 = 0.6;
 
-/// The terms that occur in one of `texts` (lowercased substring test), at most eight.
+/// The terms that occur in one of the lowercased `texts` (substring test), at most eight.
 fn present_terms(terms: &[String], texts: &[&str]) -> Vec<String> {
-    let lower: Vec<String> = texts.iter().map(|t| t.to_lowercase()).collect();
     terms
         .iter()
-        .filter(|t| t.chars().count() > 2 && lower.iter().any(|l| l.contains(t.as_str())))
+        .filter(|t| t.chars().count() > 2 && texts.iter().any(|l| l.contains(t.as_str())))
         .take(8)
         .cloned()
         .collect()
