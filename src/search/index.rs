@@ -322,9 +322,8 @@ impl SearchIndex {
             &*query,
             &TopDocs::with_limit((limit * 10).max(100)).order_by_score(),
         )?;
-        // Best part per article, plus a little for other matching parts; the matching
-        // parts are kept to choose where the result links to.
-        let mut by_article: HashMap<usize, (f32, Vec<(f32, usize)>, f32)> = HashMap::new();
+        // Each article's matching parts, best first (tantivy answers in score order).
+        let mut by_article: HashMap<usize, Vec<(f32, usize)>> = HashMap::new();
         let mut order = Vec::new();
         for (score, address) in top {
             let column = searcher
@@ -340,33 +339,28 @@ impl SearchIndex {
             let Some(info) = self.parts.get(part) else {
                 continue;
             };
-            match by_article.get_mut(&info.article) {
-                Some(entry) => {
-                    entry.1.push((score, part));
-                    entry.2 += score;
-                }
-                None => {
-                    by_article.insert(info.article, (score, vec![(score, part)], 0.0));
-                    order.push(info.article);
-                }
-            }
+            let parts = by_article.entry(info.article).or_insert_with(|| {
+                order.push(info.article);
+                Vec::new()
+            });
+            parts.push((score, part));
         }
-        let mut ranked: Vec<(f32, usize, &[(f32, usize)])> = order
-            .iter()
-            .filter_map(|a| {
-                by_article.get(a).map(|(best, parts, rest)| {
-                    (best + 0.02 * rest.min(best * 4.0), *a, parts.as_slice())
-                })
+        // An article scores its best part, plus a little for its other matching parts.
+        let mut ranked: Vec<(f32, usize)> = order
+            .into_iter()
+            .map(|a| {
+                let parts = &by_article[&a];
+                let best = parts[0].0;
+                let rest: f32 = parts[1..].iter().map(|p| p.0).sum();
+                (best + 0.02 * rest.min(best * 4.0), a)
             })
             .collect();
         ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
         ranked.truncate(limit);
+        let words = &groups[..plan.words.len().min(groups.len())];
         let ranked: Vec<(f32, usize, usize)> = ranked
             .into_iter()
-            .map(|(score, a, parts)| {
-                let words = &groups[..plan.words.len().min(groups.len())];
-                (score, a, self.landing_part(a, parts, words))
-            })
+            .map(|(score, a)| (score, a, self.landing_part(a, &by_article[&a], words)))
             .collect();
         let stems = snippet::stems_of(&terms);
         Ok(ranked
