@@ -101,8 +101,29 @@ async fn serve_site(site: Site, args: &ServeArgs) -> std::io::Result<()> {
         "listening on http://{}",
         listener.local_addr()?
     );
-    let app = app(AppState::new(site, runner.clone(), db.clone(), accounts))
-        .into_make_service_with_connect_info::<SocketAddr>();
+    let mut state = AppState::new(site, runner.clone(), db.clone(), accounts);
+    state.metrics_access = crate::metrics::MetricsAccess {
+        token: args
+            .metrics_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(Into::into),
+        separate: args.metrics_bind.is_some(),
+    };
+    if let Some(addr) = args.metrics_bind {
+        let metrics_listener = TcpListener::bind(addr).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+        })?;
+        tracing::info!("metrics on http://{}/metrics", metrics_listener.local_addr()?);
+        let metrics = crate::metrics_app(state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics_listener, metrics).await {
+                tracing::error!("the metrics listener stopped: {e}");
+            }
+        });
+    }
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -134,6 +134,12 @@ pub struct ServeArgs {
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "SNAKEPIT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Bearer token `/metrics` requires (`Authorization: Bearer TOKEN`); unset, it is public.
+    #[arg(long, env = "SNAKEPIT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` only on this separate address (e.g. 127.0.0.1:9100), not on `--bind`.
+    #[arg(long, env = "SNAKEPIT_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// What the site is built from; shared by `serve` and `check`.

@@ -20,6 +20,9 @@ pub enum Error {
     /// A dependency (such as the sandbox) cannot serve this now: 503.
     #[error("{0}")]
     Unavailable(String),
+    /// Overloaded for now (a full queue): 503 with `Retry-After` (seconds).
+    #[error("{0}")]
+    Busy(String, u64),
     /// Not signed in (or the session expired).
     #[error("sign in first")]
     Unauthorized,
@@ -53,7 +56,7 @@ impl Error {
         match self {
             Error::NotFound | Error::NotFoundMessage(_) => StatusCode::NOT_FOUND,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::Busy(..) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Unauthorized | Error::WrongCredentials => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::Conflict(_) => StatusCode::CONFLICT,
@@ -69,7 +72,10 @@ impl Error {
     /// What the client may see: the message for 4xx, a generic sentence for 5xx.
     fn public_message(&self) -> String {
         let status = self.status();
-        if status.is_server_error() {
+        if let Error::Busy(message, _) = self {
+            tracing::warn!(error = %message, "overloaded");
+            message.clone()
+        } else if status.is_server_error() {
             if matches!(self, Error::Database(_)) {
                 crate::db::ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -84,9 +90,9 @@ impl Error {
 }
 
 impl Error {
-    /// `Retry-After` on 429.
+    /// `Retry-After` on 429 and on 503 from a full queue.
     fn add_headers(&self, response: &mut Response) {
-        if let Error::TooManyRequests(secs) = self {
+        if let Error::TooManyRequests(secs) | Error::Busy(_, secs) = self {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, (*secs).into());

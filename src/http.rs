@@ -42,8 +42,22 @@ pub fn router() -> Router<AppState> {
         .route("/api/openapi.json", get(openapi))
 }
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+/// The OpenAPI document, with the `section` values of `/api/search` filled in from the
+/// content being served (they change with it).
+async fn openapi(State(state): State<AppState>) -> Response {
+    let mut doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+    let sections: Vec<&str> = std::iter::once("")
+        .chain(state.site.library.sections.iter().map(|s| s.id.as_str()))
+        .collect();
+    if let Some(params) = doc
+        .pointer_mut("/paths/~1api~1search/get/parameters")
+        .and_then(|p| p.as_array_mut())
+    {
+        for p in params.iter_mut().filter(|p| p["name"] == "section") {
+            p["schema"]["enum"] = serde_json::json!(sections);
+        }
+    }
+    Json(doc).into_response()
 }
 
 /// 200 once the site is loaded and the sandbox pool is warm; 503 (with the reason) before.

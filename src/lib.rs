@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod articles;
 pub mod assets;
+pub mod blocking;
 pub mod bookmarks;
 pub mod check;
 pub mod cli;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub accounts: Arc<accounts::Accounts>,
     /// Shares each client may create per window (see [`shares::default_limiter`]).
     pub share_limiter: Arc<accounts::limit::Limiter>,
+    /// Who may read `/metrics`.
+    pub metrics_access: metrics::MetricsAccess,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
             db,
             accounts: Arc::new(accounts),
             share_limiter: Arc::new(shares::default_limiter()),
+            metrics_access: metrics::MetricsAccess::default(),
         }
     }
 }
@@ -74,7 +78,11 @@ pub fn app(state: AppState) -> Router {
         .merge(sandbox::api::router())
         .merge(search::router())
         .merge(http::router())
-        .merge(metrics::router())
+        .merge(if state.metrics_access.separate {
+            Router::new()
+        } else {
+            metrics::router()
+        })
         .merge(accounts::router())
         .merge(bookmarks::router())
         .merge(notes::router())
@@ -85,4 +93,9 @@ pub fn app(state: AppState) -> Router {
             accounts::authenticate,
         ));
     http::layers(routes.with_state(state.clone()), &state)
+}
+
+/// `/metrics` alone, for its own listener (`--metrics-bind`).
+pub fn metrics_app(state: AppState) -> Router {
+    metrics::router().with_state(state)
 }

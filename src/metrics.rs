@@ -23,7 +23,44 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Prometheus text format, version 0.0.4.
-async fn show_metrics(State(state): State<AppState>) -> Response {
+/// Who may read `/metrics` (`--metrics-token`, `--metrics-bind`).
+#[derive(Debug, Clone, Default)]
+pub struct MetricsAccess {
+    /// A bearer token scrapers must send (`Authorization: Bearer TOKEN`).
+    pub token: Option<std::sync::Arc<str>>,
+    /// Served on a separate listener only (not by the site's router).
+    pub separate: bool,
+}
+
+/// The scraper's bearer token matches, or none is required.
+fn allowed(access: &MetricsAccess, headers: &axum::http::HeaderMap) -> bool {
+    let Some(token) = &access.token else {
+        return true;
+    };
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .trim();
+    // Constant-time over the token's length.
+    sent.len() == token.len()
+        && sent
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+async fn show_metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if !allowed(&state.metrics_access, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            "/metrics needs the bearer token set with --metrics-token\n",
+        )
+            .into_response();
+    }
     let mut out = Exposition::default();
     state.metrics.http.write_to(&mut out);
     state.metrics.search.write_to(&mut out);

@@ -144,6 +144,8 @@ pub struct Fragments {
     account: Bytes,
     star: Bytes,
     notes: Bytes,
+    /// The CSRF field of the page's forms (the Run buttons).
+    csrf: Bytes,
 }
 
 impl Fragments {
@@ -163,6 +165,7 @@ impl Fragments {
             account: make(&|out| fill_common(ACCOUNT, Some(viewer), out)),
             star: make(&|out| bookmarks::star_html(Some(viewer), &article.slug, starred, out)),
             notes: make(&|out| notes::panel_html(viewer, article, notes, out)),
+            csrf: make(&|out| csrf_input(out, viewer)),
         }
     }
 
@@ -172,6 +175,7 @@ impl Fragments {
             ACCOUNT => self.account.clone(),
             STAR => self.star.clone(),
             NOTES => self.notes.clone(),
+            CSRF => self.csrf.clone(),
             _ => Bytes::new(),
         }
     }

@@ -352,9 +352,13 @@
     this.controller = controller;
     var started = performance.now();
     try {
+      var headers = { "Content-Type": "application/json", "Accept": "text/event-stream" };
+      // Signed in: every unsafe request carries the session's CSRF token.
+      var token = window.snakepit && window.snakepit.csrfToken && window.snakepit.csrfToken();
+      if (token) headers["X-CSRF-Token"] = token;
       var response = await fetch("/api/run", {
         method: "POST",
-        headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
+        headers: headers,
         body: JSON.stringify({ code: this.source() }),
         signal: controller.signal,
       });

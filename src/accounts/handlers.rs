@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -82,35 +82,90 @@ async fn start_session(state: &AppState, user_id: i64, username: String) -> Resu
     })
 }
 
-async fn login(state: &AppState, ip: Option<IpAddr>, creds: Credentials) -> Result<Started, Error> {
+/// Cookie of a browser that has signed in to an account before (see [`login`]).
+pub const DEVICE_COOKIE: &str = "snakepit_device";
+/// How long a browser stays known.
+const DEVICE_DAYS: u64 = 365;
+
+/// The attempts one login reserved, given back when it succeeds.
+struct Reserved<'a> {
+    taken: Vec<(&'a super::limit::Limiter, String)>,
+}
+
+impl<'a> Reserved<'a> {
+    /// Reserves one attempt on each `(limiter, key)`, all or none.
+    fn take(wanted: Vec<(&'a super::limit::Limiter, String)>) -> Result<Self, Error> {
+        let mut taken: Vec<(&super::limit::Limiter, String)> = Vec::with_capacity(wanted.len());
+        for (limiter, key) in wanted {
+            if let Err(secs) = limiter.acquire(&key) {
+                for (l, k) in &taken {
+                    l.release(k);
+                }
+                return Err(Error::TooManyRequests(secs));
+            }
+            taken.push((limiter, key));
+        }
+        Ok(Self { taken })
+    }
+
+    fn give_back(self) {
+        for (l, k) in &self.taken {
+            l.release(k);
+        }
+    }
+}
+
+/// Signs in, limiting failed attempts so that guessing is slow and nobody can lock a
+/// victim out (docs/accounts.md, "Login limits"):
+/// - a browser that has signed in to this account before (its `snakepit_device` cookie,
+///   MACed with the server's key) is limited on its own: failures per (account, device);
+/// - any other attempt counts per address, per (account, address) pair, and per account
+///   across all addresses. The account-wide limit only stops unknown browsers, so an
+///   attacker who uses it up does not lock the owner's own browser out.
+///
+/// Every attempt is reserved before the argon2 work, in the same step as the check, so
+/// concurrent requests cannot all pass; a successful one is given back.
+async fn login(
+    state: &AppState,
+    ip: Option<IpAddr>,
+    device: Option<&str>,
+    creds: Credentials,
+) -> Result<Started, Error> {
     local_only(state)?;
     let accounts = &state.accounts;
     let user_key = creds.username.trim().to_lowercase();
     let ip_key = ip_key(ip);
-    accounts
-        .login_by_user
-        .check(&user_key)
-        .map_err(Error::TooManyRequests)?;
-    accounts
-        .login_by_ip
-        .check(&ip_key)
-        .map_err(Error::TooManyRequests)?;
+    let known_device = device.and_then(|d| accounts.device_nonce(&user_key, d));
+    let wanted = match &known_device {
+        Some(nonce) => vec![(&accounts.login_by_device, format!("{user_key}\0{nonce}"))],
+        None => vec![
+            (&accounts.login_by_ip, ip_key.clone()),
+            (&accounts.login_by_user, format!("{user_key}\0{ip_key}")),
+            (&accounts.login_by_account, user_key.clone()),
+        ],
+    };
+    let reserved = Reserved::take(wanted)?;
     let found = if creds.username.len() <= session::USERNAME_MAX {
         session::find_login(&state.db, creds.username.trim()).await?
     } else {
         None
     };
     let hash = found.as_ref().and_then(|(_, _, h)| h.clone());
-    let ok = password::verify(creds.password, hash).await;
+    let ok = match password::verify(creds.password, hash).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            reserved.give_back();
+            return Err(e);
+        }
+    };
     match found {
         Some((user_id, username, _)) if ok => {
-            accounts.login_by_user.reset(&user_key);
+            reserved.give_back();
+            accounts.login_by_user.reset(&format!("{user_key}\0{ip_key}"));
             start_session(state, user_id, username).await
         }
         _ => {
-            accounts.login_by_user.hit(&user_key);
-            accounts.login_by_ip.hit(&ip_key);
-            tracing::info!(username = %user_key, ip = %ip_key, "failed login");
+            tracing::info!(username = %user_key.chars().take(64).collect::<String>(), ip = %ip_key, known_device = known_device.is_some(), "failed login");
             Err(Error::WrongCredentials)
         }
     }
@@ -131,14 +186,20 @@ async fn signup(
     session::validate_username(&username)?;
     password::validate(&creds.password)?;
     let ip_key = ip_key(ip);
-    state
-        .accounts
-        .signup_by_ip
-        .check(&ip_key)
-        .map_err(Error::TooManyRequests)?;
-    let hash = password::hash(creds.password).await?;
-    let user_id = session::create_user(&state.db, &username, &hash).await?;
-    state.accounts.signup_by_ip.hit(&ip_key);
+    // Reserved before the hashing, given back if no account is made.
+    let reserved = Reserved::take(vec![(&state.accounts.signup_by_ip, ip_key)])?;
+    let made = async {
+        let hash = password::hash(creds.password).await?;
+        session::create_user(&state.db, &username, &hash).await
+    }
+    .await;
+    let user_id = match made {
+        Ok(id) => id,
+        Err(e) => {
+            reserved.give_back();
+            return Err(e);
+        }
+    };
     tracing::info!(%username, "account created");
     start_session(state, user_id, username).await
 }
@@ -162,14 +223,29 @@ fn with_session(state: &AppState, started: &Started, response: impl IntoResponse
         &started.token,
         state.accounts.config.session_ttl.as_secs(),
     );
-    (
+    let secure = if state.accounts.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let device = state
+        .accounts
+        .device_token(&started.viewer.username.to_lowercase());
+    let device = HeaderValue::from_str(&format!(
+        "{DEVICE_COOKIE}={device}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        DEVICE_DAYS * 86_400
+    ))
+    .expect("tokens are hex");
+    let mut response = (
         [
             (header::SET_COOKIE, cookie),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         response,
     )
-        .into_response()
+        .into_response();
+    response.headers_mut().append(header::SET_COOKIE, device);
+    response
 }
 
 async fn end_session(state: &AppState, auth: &Auth) -> Result<Response, Error> {
@@ -184,9 +260,11 @@ async fn end_session(state: &AppState, auth: &Auth) -> Result<Response, Error> {
 async fn api_login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     ApiJson(creds): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
-    let started = login(&state, ip, creds).await?;
+    let device = super::cookie(&headers, DEVICE_COOKIE);
+    let started = login(&state, ip, device, creds).await?;
     let me = Me::from(&started.viewer);
     Ok(with_session(&state, &started, Json(me)))
 }
@@ -248,13 +326,38 @@ pub struct AccountForm {
     next: Option<String>,
 }
 
-/// Only same-site paths: never `//evil.example` or an absolute URL.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
-            n.to_string()
+/// Only same-origin paths: the target is resolved against this site the way a browser
+/// resolves it (tabs and newlines dropped, `\\` read as `/`, dot segments...), and kept
+/// only if it stays on the site; then it is sent as that resolved path, so what the
+/// browser follows is exactly what was checked. Anything else becomes `/`.
+pub fn safe_next(next: Option<&str>) -> String {
+    const BASE: &str = "http://snakepit.invalid/";
+    let Some(next) = next else {
+        return "/".into();
+    };
+    // A browser drops ASCII tabs and newlines anywhere in a URL; a header cannot carry
+    // control characters at all.
+    if !next.starts_with('/') || next.chars().any(|c| c.is_control()) {
+        return "/".into();
+    }
+    let base = url::Url::parse(BASE).expect("a valid base");
+    match base.join(next) {
+        Ok(u) if u.origin() == base.origin() && u.username().is_empty() && u.password().is_none() => {
+            let mut out = u.path().to_string();
+            if let Some(q) = u.query() {
+                out.push('?');
+                out.push_str(q);
+            }
+            if let Some(f) = u.fragment() {
+                out.push('#');
+                out.push_str(f);
+            }
+            if out.starts_with("//") || out.starts_with("/\\") {
+                return "/".into();
+            }
+            out
         }
-        _ => "/".to_string(),
+        _ => "/".into(),
     }
 }
 
@@ -322,12 +425,22 @@ async fn show_signup(
     )
 }
 
-async fn submit_login(state: State<AppState>, ip: ClientIp, form: Form<AccountForm>) -> Response {
-    submit_account_form(state, ip, form, false).await
+async fn submit_login(
+    state: State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    form: Form<AccountForm>,
+) -> Response {
+    submit_account_form(state, ip, headers, form, false).await
 }
 
-async fn submit_signup(state: State<AppState>, ip: ClientIp, form: Form<AccountForm>) -> Response {
-    submit_account_form(state, ip, form, true).await
+async fn submit_signup(
+    state: State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    form: Form<AccountForm>,
+) -> Response {
+    submit_account_form(state, ip, headers, form, true).await
 }
 
 /// The login and sign-up forms: start a session and go on, or show the form again with
@@ -335,6 +448,7 @@ async fn submit_signup(state: State<AppState>, ip: ClientIp, form: Form<AccountF
 async fn submit_account_form(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Form(form): Form<AccountForm>,
     signing_up: bool,
 ) -> Response {
@@ -347,7 +461,8 @@ async fn submit_account_form(
     let result = if signing_up {
         signup(&state, ip, credentials).await
     } else {
-        login(&state, ip, credentials).await
+        let device = super::cookie(&headers, DEVICE_COOKIE);
+        login(&state, ip, device, credentials).await
     };
     match result {
         Ok(started) => with_session(&state, &started, Redirect::to(&next)),

@@ -53,9 +53,14 @@ pub struct AccountsConfig {
     /// `Secure` on cookies: set when the base URL is https.
     pub secure_cookies: bool,
     pub session_ttl: Duration,
-    /// Failed logins allowed per username, and per address, in `login_window`.
+    /// Failed logins allowed in `login_window` per (username, address) pair, and per
+    /// (username, known browser) for browsers that signed in to the account before.
     pub login_failures_per_user: u32,
+    /// Failed logins allowed per address (any usernames) in `login_window`.
     pub login_failures_per_ip: u32,
+    /// Failed logins allowed per username across all addresses in `login_window`; past it
+    /// only browsers that signed in to the account before may still try.
+    pub login_failures_per_account: u32,
     pub login_window: Duration,
     /// Sign-ups allowed per address per hour.
     pub signups_per_ip: u32,
@@ -93,6 +98,7 @@ impl AccountsConfig {
             session_ttl: Duration::from_secs(u64::from(args.session_days) * 86_400),
             login_failures_per_user: 10,
             login_failures_per_ip: 50,
+            login_failures_per_account: 100,
             login_window: Duration::from_secs(15 * 60),
             signups_per_ip: 20,
         })
@@ -132,8 +138,13 @@ pub struct Accounts {
     sessions: RwLock<HashMap<String, CachedSession>>,
     proxy_users: RwLock<HashMap<String, Arc<Viewer>>>,
     proxy_key: [u8; 32],
+    /// Failures per (username, address).
     pub(crate) login_by_user: limit::Limiter,
     pub(crate) login_by_ip: limit::Limiter,
+    /// Failures per username from browsers not known to the account.
+    pub(crate) login_by_account: limit::Limiter,
+    /// Failures per (username, known browser).
+    pub(crate) login_by_device: limit::Limiter,
     pub(crate) signup_by_ip: limit::Limiter,
     /// Per-user bookmarks and notes, for signed-in page views.
     pub snapshots: Snapshots,
@@ -146,6 +157,14 @@ impl Accounts {
         Ok(Self {
             login_by_user: limit::Limiter::new(config.login_failures_per_user, config.login_window),
             login_by_ip: limit::Limiter::new(config.login_failures_per_ip, config.login_window),
+            login_by_account: limit::Limiter::new(
+                config.login_failures_per_account,
+                config.login_window,
+            ),
+            login_by_device: limit::Limiter::new(
+                config.login_failures_per_user,
+                config.login_window,
+            ),
             signup_by_ip: limit::Limiter::new(config.signups_per_ip, Duration::from_secs(3600)),
             config,
             sessions: RwLock::new(HashMap::new()),
@@ -153,6 +172,25 @@ impl Accounts {
             proxy_key,
             snapshots: Snapshots::default(),
         })
+    }
+
+    fn device_mac(&self, username: &str, nonce: &str) -> String {
+        blake3::keyed_hash(&self.proxy_key, format!("device:{username}:{nonce}").as_bytes())
+            .to_hex()[..32]
+            .to_string()
+    }
+
+    /// A known-browser cookie value for `username` (lowercased): a random nonce and its MAC.
+    pub(crate) fn device_token(&self, username: &str) -> String {
+        let nonce = &session::random_token()[..32];
+        format!("{nonce}.{}", self.device_mac(username, nonce))
+    }
+
+    /// The nonce of a known-browser cookie, if it was made by this server for `username`.
+    pub(crate) fn device_nonce(&self, username: &str, token: &str) -> Option<String> {
+        let (nonce, mac) = token.split_once('.')?;
+        (nonce.len() == 32 && same_token(mac, &self.device_mac(username, nonce)))
+            .then(|| nonce.to_string())
     }
 
     pub fn is_proxy(&self) -> bool {
@@ -265,12 +303,20 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
                     .iter()
                     .any(|c| c.contains(ip))
             });
-        match request
-            .headers()
-            .get(&accounts.config.proxy_header)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(name) if trusted => accounts.proxy_viewer(&state.db, name.trim()).await,
+        let mut names = request.headers().get_all(&accounts.config.proxy_header).iter();
+        match (names.next(), names.next()) {
+            // Two identity headers: which one the proxy meant is unknowable; refuse.
+            (Some(_), Some(_)) if trusted => {
+                let e = Error::BadRequest(format!(
+                    "the request names the user in more than one `{}` header",
+                    accounts.config.proxy_header
+                ));
+                return crate::ApiError(e).into_response_for(request.uri().path());
+            }
+            (Some(name), None) if trusted => match name.to_str() {
+                Ok(name) => accounts.proxy_viewer(&state.db, name.trim()).await,
+                Err(_) => Ok(None),
+            },
             _ => Ok(None),
         }
     } else {
@@ -319,9 +365,40 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
                 Err(response) => return response,
             };
         }
+        // Every unsafe request made with a session carries its token, whatever the
+        // route: signing in again, running code and sharing as much as writing notes.
+        if !auth.csrf_ok {
+            return crate::ApiError(csrf_error()).into_response_for(request.uri().path());
+        }
     }
+    let private = is_private(request.uri().path());
     request.extensions_mut().insert(auth);
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if private && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
+    response
+}
+
+/// Answers that carry one user's data (or their CSRF token): no cache may keep them.
+fn is_private(path: &str) -> bool {
+    const PRIVATE: [&str; 8] = [
+        "/api/me",
+        "/api/notes",
+        "/api/bookmarks",
+        "/api/export",
+        "/export.json",
+        "/export.md",
+        "/bookmarks",
+        "/notes",
+    ];
+    PRIVATE.iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// Whether the browser says another site sent this request: `Sec-Fetch-Site`
@@ -389,13 +466,17 @@ pub struct ApiUser(pub Arc<Viewer>);
 /// The signed-in user, if any (no CSRF requirement: for pages that only read).
 pub struct MaybeUser(pub Option<Arc<Viewer>>);
 
+fn csrf_error() -> Error {
+    Error::Forbidden(
+        "missing or wrong CSRF token: send the X-CSRF-Token header (or the csrf_token form field) given by /api/me".into(),
+    )
+}
+
 fn signed_in(parts: &Parts) -> Result<Arc<Viewer>, Error> {
     let auth = parts.extensions.get::<Auth>().cloned().unwrap_or_default();
     let viewer = auth.viewer.ok_or(Error::Unauthorized)?;
     if !auth.csrf_ok {
-        return Err(Error::Forbidden(
-            "missing or wrong CSRF token: send the X-CSRF-Token header (or the csrf_token form field) given by /api/me".into(),
-        ));
+        return Err(csrf_error());
     }
     Ok(viewer)
 }

@@ -343,7 +343,7 @@ pub fn runnable_snippet_html(index: usize, code: &str, highlighted: &str) -> Str
     format!(
         "<figure class=\"snippet\" id=\"snippet-{index}\" data-snippet=\"{index}\"><figcaption><span>Python</span>\
          <span class=\"snippet-actions\"><form class=\"run-form\" method=\"post\" action=\"/run\">\
-         <input type=\"hidden\" name=\"code\" value=\"{}\"><button type=\"submit\">Run</button></form></span></figcaption>\
+         <!--slot:csrf--><input type=\"hidden\" name=\"code\" value=\"{}\"><button type=\"submit\">Run</button></form></span></figcaption>\
          <pre class=\"code\"><code class=\"language-python\">{highlighted}</code></pre></figure>\n",
         escape(code),
     )

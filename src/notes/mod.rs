@@ -22,7 +22,7 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::{ApiError, AppState, Error, Site};
 
 pub use pages::{invite_html, panel_html};
-pub use render::{add_note_buttons, render_markdown};
+pub use render::{MAX_DEPTH, MAX_ELEMENTS, add_note_buttons, render_markdown, render_note};
 
 /// Largest note body, in bytes of Markdown.
 pub const MAX_BODY: usize = 32 * 1024;
@@ -115,6 +115,12 @@ fn check_body(body: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// [`render_note`] on the bounded blocking pool ([`crate::blocking`]), never on the runtime.
+pub async fn render_off_runtime(body: &str) -> Result<String, Error> {
+    let body = body.to_string();
+    crate::blocking::run("rendering notes", move || render_note(&body)).await?
+}
+
 /// The article, and the anchor normalised (`""` means the whole article) and checked.
 fn check_target<'a>(
     site: &'a Site,
@@ -145,7 +151,7 @@ pub async fn create(
 ) -> Result<Note, Error> {
     check_body(body)?;
     let (article, anchor) = check_target(&state.site, slug, anchor)?;
-    let html = render_markdown(body);
+    let html = render_off_runtime(body).await?;
     let sql = format!(
         "INSERT INTO notes (user_id, slug, anchor, body, body_html) VALUES (?, ?, ?, ?, ?) RETURNING {COLUMNS}"
     );
@@ -163,13 +169,14 @@ pub async fn create(
 
 pub async fn update(state: &AppState, user_id: i64, id: i64, body: &str) -> Result<Note, Error> {
     check_body(body)?;
+    let html = render_off_runtime(body).await?;
     let sql = format!(
         "UPDATE notes SET body = ?, body_html = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
          WHERE id = ? AND user_id = ? RETURNING {COLUMNS}"
     );
     let note = sqlx::query_as(&sql)
         .bind(body)
-        .bind(render_markdown(body))
+        .bind(html)
         .bind(id)
         .bind(user_id)
         .fetch_optional(&state.db)

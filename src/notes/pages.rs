@@ -285,23 +285,54 @@ pub struct NoteForm {
     body: String,
 }
 
+/// A refused note (too large, too deeply nested, empty): the form again with the
+/// message and the text kept, so nothing typed is lost.
+fn refused_form(
+    state: &AppState,
+    user: &Viewer,
+    note_id: Option<i64>,
+    form: NoteForm,
+    error: Error,
+) -> Result<Response, Error> {
+    let keep = matches!(error, Error::Unprocessable(_) | Error::PayloadTooLarge(_));
+    let Some(article) = state.site.library.article(&form.article).filter(|_| keep) else {
+        return Err(error);
+    };
+    let page = NoteFormPage {
+        layout: &state.site.layout,
+        canonical: String::new(),
+        article,
+        note_id,
+        anchor: form.anchor,
+        body: form.body,
+        error: Some(error.to_string()),
+        csrf_token: &user.csrf_token,
+    };
+    let mut response = personal::render_page(&page, Some(user));
+    *response.status_mut() = error.status();
+    Ok(response)
+}
+
 async fn create_note_form(
     State(state): State<AppState>,
     User(user): User,
     Form(form): Form<NoteForm>,
 ) -> Result<Response, Error> {
-    let note = super::create(
+    let created = super::create(
         &state,
         user.user_id,
         &form.article,
         Some(&form.anchor),
         &form.body,
     )
-    .await?;
-    Ok(see_other(&format!(
-        "/articles/{}#note-{}",
-        note.slug, note.id
-    )))
+    .await;
+    match created {
+        Ok(note) => Ok(see_other(&format!(
+            "/articles/{}#note-{}",
+            note.slug, note.id
+        ))),
+        Err(e) => refused_form(&state, &user, None, form, e),
+    }
 }
 
 async fn update_note_form(
@@ -310,11 +341,13 @@ async fn update_note_form(
     Path(id): Path<i64>,
     Form(form): Form<NoteForm>,
 ) -> Result<Response, Error> {
-    let note = super::update(&state, user.user_id, id, &form.body).await?;
-    Ok(see_other(&format!(
-        "/articles/{}#note-{}",
-        note.slug, note.id
-    )))
+    match super::update(&state, user.user_id, id, &form.body).await {
+        Ok(note) => Ok(see_other(&format!(
+            "/articles/{}#note-{}",
+            note.slug, note.id
+        ))),
+        Err(e) => refused_form(&state, &user, Some(id), form, e),
+    }
 }
 
 pub async fn delete_note_form(

@@ -3,9 +3,10 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use pulldown_cmark::{Options, Parser};
+use pulldown_cmark::{Event, Options, Parser};
 
 use crate::content::Heading;
+use crate::Error;
 use crate::personal::escape;
 
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
@@ -16,15 +17,86 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     b
 });
 
+/// Deepest nesting of Markdown elements a note may have (block quotes, lists and their
+/// items, emphasis...). Real notes stay far below; rendering and sanitizing cost grows
+/// faster than linearly with depth, so deeper input is refused before any of it runs.
+pub const MAX_DEPTH: usize = 32;
+/// Most Markdown elements a note may have.
+pub const MAX_ELEMENTS: usize = 10_000;
+
+fn too_deep() -> Error {
+    Error::Unprocessable(format!(
+        "the note nests block quotes, lists or other elements more than {MAX_DEPTH} levels deep; flatten it"
+    ))
+}
+
+/// Cheap check of the container markers at the start of each line (`>`, `-`, `*`, `+`,
+/// `1.`, `1)`): the nesting a line opens by itself, before the parser sees it.
+fn line_depth(line: &str) -> usize {
+    let mut depth = 0;
+    let mut rest = line;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t']);
+        if let Some(r) = rest.strip_prefix('>') {
+            rest = r;
+        } else if let Some(r) = rest
+            .strip_prefix(['-', '*', '+'])
+            .filter(|r| r.starts_with([' ', '\t']))
+        {
+            rest = r;
+        } else {
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            match rest[digits..].strip_prefix(['.', ')']) {
+                Some(r) if (1..=9).contains(&digits) && r.starts_with([' ', '\t']) => rest = r,
+                _ => return depth,
+            }
+        }
+        depth += 1;
+    }
+}
+
 /// A note's Markdown as HTML with everything executable removed: no `<script>`, no event
 /// handler attributes, no `javascript:`/`data:` links, no styles or frames (ammonia's
 /// allow-list of tags and attributes, links limited to http, https and mailto).
-pub fn render_markdown(body: &str) -> String {
+///
+/// Refused with 422 when the note nests deeper than [`MAX_DEPTH`] or has more than
+/// [`MAX_ELEMENTS`] elements. CPU work proportional to the input: call it off the async
+/// runtime (see [`super::render_off_runtime`]).
+pub fn render_note(body: &str) -> Result<String, Error> {
+    if body.lines().any(|l| line_depth(l) > MAX_DEPTH) {
+        return Err(too_deep());
+    }
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let mut events = Vec::new();
+    let (mut depth, mut elements) = (0usize, 0usize);
+    for event in Parser::new_ext(body, options) {
+        match &event {
+            Event::Start(_) => {
+                depth += 1;
+                elements += 1;
+                if depth > MAX_DEPTH {
+                    return Err(too_deep());
+                }
+                if elements > MAX_ELEMENTS {
+                    return Err(Error::Unprocessable(format!(
+                        "the note has more than {MAX_ELEMENTS} Markdown elements; split it"
+                    )));
+                }
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        events.push(event);
+    }
     let mut html = String::with_capacity(body.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut html, Parser::new_ext(body, options));
-    SANITIZER.clean(&html).to_string()
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    Ok(SANITIZER.clean(&html).to_string())
+}
+
+/// [`render_note`] for trusted, already accepted input (tests, tools): the limits still apply.
+pub fn render_markdown(body: &str) -> String {
+    render_note(body).unwrap_or_else(|e| format!("<p>{}</p>", escape(&e.to_string())))
 }
 
 /// Adds a note button at the end of every heading of a rendered article page, before the
@@ -66,6 +138,28 @@ mod tests {
         assert!(!html.contains("<script"));
         assert!(!html.contains("javascript:"));
         assert!(!html.contains("onerror"));
+    }
+
+    #[test]
+    fn deep_or_huge_notes_are_refused_quickly() {
+        let started = std::time::Instant::now();
+        for body in [
+            ">".repeat(32 * 1024),
+            "1. ".repeat(10 * 1024),
+            (0..4000).map(|i| format!("{}- x\n", "  ".repeat(i % 200))).collect(),
+            (1..=200).map(|i| format!("{}\n", "> ".repeat(i))).collect(),
+            "*a* ".repeat(12 * 1024),
+        ] {
+            let e = render_note(&body).expect_err("refused");
+            assert!(matches!(e, Error::Unprocessable(_)), "{e}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Ordinary nesting is fine.
+        let ok = render_note("> quote\n> - item\n>   1. sub *em **strong***\n").unwrap();
+        assert!(ok.contains("<blockquote>") && ok.contains("<strong>"), "{ok}");
+        assert_eq!(line_depth("> > - 1. text"), 4);
+        assert_eq!(line_depth("-1. no"), 0);
+        assert_eq!(line_depth("2024. a year"), 1);
     }
 
     #[test]

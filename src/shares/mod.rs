@@ -232,9 +232,11 @@ pub async fn create(
             "missing or wrong CSRF token: send the X-CSRF-Token header (or the csrf_token form field) given by /api/me".into(),
         ));
     }
+    // Reserved in the same step as the check, so concurrent requests cannot all pass;
+    // given back when the share is refused.
     state
         .share_limiter
-        .check(&client.0)
+        .acquire(&client.0)
         .map_err(Error::TooManyRequests)?;
     let new = NewShare::check(
         &state.site,
@@ -242,8 +244,8 @@ pub async fn create(
         code,
         article,
         anchor,
-    )?;
-    state.share_limiter.hit(&client.0);
+    )
+    .inspect_err(|_| state.share_limiter.release(&client.0))?;
     store(&state.db, &new).await
 }
 
