@@ -112,10 +112,13 @@ async fn serve_site(site: Site, args: &ServeArgs) -> std::io::Result<()> {
         separate: args.metrics_bind.is_some(),
     };
     if let Some(addr) = args.metrics_bind {
-        let metrics_listener = TcpListener::bind(addr).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-        })?;
-        tracing::info!("metrics on http://{}/metrics", metrics_listener.local_addr()?);
+        let metrics_listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        tracing::info!(
+            "metrics on http://{}/metrics",
+            metrics_listener.local_addr()?
+        );
         let metrics = crate::metrics_app(state.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(metrics_listener, metrics).await {

@@ -143,13 +143,13 @@ async fn article_pages_keep_answering_while_pathological_notes_are_posted() {
     for a in attackers {
         let statuses = a.await.unwrap();
         assert!(!statuses.is_empty());
-        assert!(
-            statuses.iter().all(|s| s.is_client_error()),
-            "{statuses:?}"
-        );
+        assert!(statuses.iter().all(|s| s.is_client_error()), "{statuses:?}");
     }
     // Before the fix one such note held a runtime thread for seconds.
-    assert!(worst < Duration::from_secs(1), "slowest article page: {worst:?}");
+    assert!(
+        worst < Duration::from_secs(1),
+        "slowest article page: {worst:?}"
+    );
 }
 
 // ---- 2. Limits hold under concurrency ----
@@ -391,10 +391,19 @@ async fn next_targets_stay_on_the_site() {
             .request(form_request(
                 "/login",
                 None,
-                &[("username", "ada"), ("password", GOOD_PASSWORD), ("next", next)],
+                &[
+                    ("username", "ada"),
+                    ("password", GOOD_PASSWORD),
+                    ("next", next),
+                ],
             ))
             .await;
-        assert_eq!(res.status, StatusCode::SEE_OTHER, "{next:?}: {}", res.text());
+        assert_eq!(
+            res.status,
+            StatusCode::SEE_OTHER,
+            "{next:?}: {}",
+            res.text()
+        );
         let location = res.header("location");
         assert!(is_same_origin(location), "{next:?} -> {location:?}");
         // A failed sign-in sets no cookie, whatever the target.
@@ -402,7 +411,11 @@ async fn next_targets_stay_on_the_site() {
             .request(form_request(
                 "/login",
                 None,
-                &[("username", "ada"), ("password", "wrong horse"), ("next", next)],
+                &[
+                    ("username", "ada"),
+                    ("password", "wrong horse"),
+                    ("next", next),
+                ],
             ))
             .await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{next:?}");
@@ -589,18 +602,30 @@ async fn weak_passwords_are_refused_and_length_counts_characters() {
             Some(json!({"username": name, "password": password})),
         )
     };
-    for weak in ["password", "12345678", "        ", "Password1", "iloveyou", "ééééééé"] {
+    for weak in [
+        "password",
+        "12345678",
+        "        ",
+        "Password1",
+        "iloveyou",
+        "ééééééé",
+    ] {
         let res = app.request(signup("ada", weak)).await;
         let message = assert_error(&res, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(
-            message.contains("common") || message.contains("characters") || message.contains("spaces"),
+            message.contains("common")
+                || message.contains("characters")
+                || message.contains("spaces"),
             "{weak:?}: {message}"
         );
     }
     // 1024 characters of 3 bytes each are within the documented maximum...
     let long: String = "€ab".repeat(341) + "€";
     assert_eq!(long.chars().count(), 1024);
-    assert_eq!(app.request(signup("ada", &long)).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.request(signup("ada", &long)).await.status,
+        StatusCode::CREATED
+    );
     // ...one more is not.
     let res = app.request(signup("bob", &format!("{long}x"))).await;
     let message = assert_error(&res, StatusCode::UNPROCESSABLE_ENTITY);
@@ -673,7 +698,12 @@ async fn metrics_can_require_a_bearer_token_or_move_to_another_listener() {
         }
         b.body(Body::empty()).unwrap()
     };
-    for bad in [None, Some("Bearer wrong"), Some("s3cret-token"), Some("Bearer s3cret-toke")] {
+    for bad in [
+        None,
+        Some("Bearer wrong"),
+        Some("s3cret-token"),
+        Some("Bearer s3cret-toke"),
+    ] {
         let res = router.clone().oneshot(get(bad)).await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{bad:?}");
         assert!(res.headers().contains_key("www-authenticate"));

@@ -161,7 +161,9 @@ async fn login(
     match found {
         Some((user_id, username, _)) if ok => {
             reserved.give_back();
-            accounts.login_by_user.reset(&format!("{user_key}\0{ip_key}"));
+            accounts
+                .login_by_user
+                .reset(&format!("{user_key}\0{ip_key}"));
             start_session(state, user_id, username).await
         }
         _ => {
@@ -342,7 +344,9 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
     let base = url::Url::parse(BASE).expect("a valid base");
     match base.join(next) {
-        Ok(u) if u.origin() == base.origin() && u.username().is_empty() && u.password().is_none() => {
+        Ok(u)
+            if u.origin() == base.origin() && u.username().is_empty() && u.password().is_none() =>
+        {
             let mut out = u.path().to_string();
             if let Some(q) = u.query() {
                 out.push('?');

@@ -51,10 +51,7 @@ impl Limiter {
 
     /// Seconds until the window of an entry started at `start` ends (at least 1).
     fn wait(&self, start: Instant) -> u64 {
-        self.window
-            .saturating_sub(start.elapsed())
-            .as_secs()
-            .max(1)
+        self.window.saturating_sub(start.elapsed()).as_secs().max(1)
     }
 
     /// `Err(seconds to wait)` when `key` has used up its window.
@@ -167,7 +164,10 @@ mod tests {
         assert!(l.acquire("a").is_ok());
         assert!(l.acquire("a").is_err(), "the third attempt is refused");
         l.release("a");
-        assert!(l.acquire("a").is_ok(), "a released attempt can be used again");
+        assert!(
+            l.acquire("a").is_ok(),
+            "a released attempt can be used again"
+        );
     }
 
     #[test]

@@ -175,8 +175,11 @@ impl Accounts {
     }
 
     fn device_mac(&self, username: &str, nonce: &str) -> String {
-        blake3::keyed_hash(&self.proxy_key, format!("device:{username}:{nonce}").as_bytes())
-            .to_hex()[..32]
+        blake3::keyed_hash(
+            &self.proxy_key,
+            format!("device:{username}:{nonce}").as_bytes(),
+        )
+        .to_hex()[..32]
             .to_string()
     }
 
@@ -303,7 +306,10 @@ pub async fn authenticate(State(state): State<AppState>, request: Request, next:
                     .iter()
                     .any(|c| c.contains(ip))
             });
-        let mut names = request.headers().get_all(&accounts.config.proxy_header).iter();
+        let mut names = request
+            .headers()
+            .get_all(&accounts.config.proxy_header)
+            .iter();
         match (names.next(), names.next()) {
             // Two identity headers: which one the proxy meant is unknowable; refuse.
             (Some(_), Some(_)) if trusted => {

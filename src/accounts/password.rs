@@ -316,11 +316,20 @@ mod tests {
     fn length_counts_characters_and_common_passwords_are_refused() {
         assert!(validate("ééééééé").is_err(), "7 characters, 14 bytes");
         assert!(validate("éééééééb").is_ok(), "8 characters");
-        assert!(validate(&"é".repeat(600)).is_err(), "one character repeated");
+        assert!(
+            validate(&"é".repeat(600)).is_err(),
+            "one character repeated"
+        );
         let long: String = "ab€".repeat(341); // 1023 characters, 1705 bytes
         assert!(validate(&long).is_ok(), "1023 characters are allowed");
         assert!(validate(&format!("{long}cd")).is_err(), "1025 are not");
-        for weak in ["password", "12345678", "        ", "PassWord1", "qwertyuiop"] {
+        for weak in [
+            "password",
+            "12345678",
+            "        ",
+            "PassWord1",
+            "qwertyuiop",
+        ] {
             assert!(validate(weak).is_err(), "{weak:?} is refused");
         }
         assert!(validate("correct horse").is_ok());

@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 
 use pulldown_cmark::{Event, Options, Parser};
 
-use crate::content::Heading;
 use crate::Error;
+use crate::content::Heading;
 use crate::personal::escape;
 
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
@@ -52,6 +52,10 @@ fn line_depth(line: &str) -> usize {
             }
         }
         depth += 1;
+        if depth > MAX_DEPTH {
+            // Deep enough to refuse: the rest of the line does not matter.
+            return depth;
+        }
     }
 }
 
@@ -146,7 +150,9 @@ mod tests {
         for body in [
             ">".repeat(32 * 1024),
             "1. ".repeat(10 * 1024),
-            (0..4000).map(|i| format!("{}- x\n", "  ".repeat(i % 200))).collect(),
+            (0..4000)
+                .map(|i| format!("{}- x\n", "  ".repeat(i % 200)))
+                .collect(),
             (1..=200).map(|i| format!("{}\n", "> ".repeat(i))).collect(),
             "*a* ".repeat(12 * 1024),
         ] {
@@ -156,7 +162,10 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
         // Ordinary nesting is fine.
         let ok = render_note("> quote\n> - item\n>   1. sub *em **strong***\n").unwrap();
-        assert!(ok.contains("<blockquote>") && ok.contains("<strong>"), "{ok}");
+        assert!(
+            ok.contains("<blockquote>") && ok.contains("<strong>"),
+            "{ok}"
+        );
         assert_eq!(line_depth("> > - 1. text"), 4);
         assert_eq!(line_depth("-1. no"), 0);
         assert_eq!(line_depth("2024. a year"), 1);
