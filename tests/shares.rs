@@ -466,9 +466,14 @@ async fn the_no_js_run_page_offers_a_share_form_that_redirects_to_the_share() {
     );
     assert!(attrs(&html, "form.share-form input[name=csrf_token]", "value").is_empty());
 
-    // A signed-in reader's form carries their CSRF token.
+    // A signed-in reader's form carries their CSRF token (and so must their run: every
+    // unsafe request with a session does).
     let ada = app.sign_up("ada").await;
-    let run = form_request("/run", Some(&ada), &[("code", "print(a)")]);
+    let run = form_request(
+        "/run",
+        Some(&ada),
+        &[("code", "print(a)"), ("csrf_token", &ada.csrf)],
+    );
     let html = app.request(run).await.html();
     assert_eq!(
         attrs(&html, "form.share-form input[name=csrf_token]", "value"),
