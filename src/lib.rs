@@ -46,6 +46,8 @@ pub struct AppState {
     pub accounts: Arc<accounts::Accounts>,
     /// Shares each client may create per window (see [`shares::default_limiter`]).
     pub share_limiter: Arc<accounts::limit::Limiter>,
+    /// Request and connection time limits (`--http-*`).
+    pub http: http::Limits,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             db,
             accounts: Arc::new(accounts),
             share_limiter: Arc::new(shares::default_limiter()),
+            http: http::Limits::default(),
         }
     }
 }
