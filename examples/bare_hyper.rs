@@ -25,8 +25,9 @@ fn main() {
         .expect("usage: bare_hyper ADDR PATH=FILE=CONTENT-TYPE ...");
     let mut routes = Routes::new();
     for spec in args {
-        let mut fields = spec.splitn(3, '=');
-        let (Some(path), Some(file), Some(kind)) = (fields.next(), fields.next(), fields.next())
+        // From the right: the path may hold `=` (a query), the file and type do not.
+        let mut fields = spec.rsplitn(3, '=');
+        let (Some(kind), Some(file), Some(path)) = (fields.next(), fields.next(), fields.next())
         else {
             panic!("expected PATH=FILE=CONTENT-TYPE, got {spec}");
         };

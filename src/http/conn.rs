@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use tower::Service;
 
 use super::Limits;
-use super::frame::OverConnectionLimit;
+use super::frame::{FromWire, OverConnectionLimit};
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets the requests in flight
 /// finish (new ones on kept-alive connections are refused) before returning.
@@ -251,6 +251,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
     fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
         let extensions = request.extensions_mut();
         extensions.insert(ConnectInfo(self.peer));
+        extensions.insert(FromWire);
         if self.over {
             extensions.insert(OverConnectionLimit);
         }

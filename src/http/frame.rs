@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
@@ -60,6 +60,11 @@ const RETRY_AFTER_SECS: u64 = 5;
 /// connection limit (set by [`super::conn`]): the frame answers it 503 and nothing else runs.
 #[derive(Debug, Clone, Copy)]
 pub struct OverConnectionLimit;
+
+/// Marks a request read from a socket by the accept loop ([`super::conn`]), as opposed to
+/// one handed to the router directly (tests): only those are held to HTTP/1.1's Host rules.
+#[derive(Debug, Clone, Copy)]
+pub struct FromWire;
 
 /// What the frame needs, shared by every route's copy of it.
 pub struct Shared {
@@ -257,10 +262,7 @@ fn refusal(request: &Request) -> Option<Refusal> {
     }
     // Requests from the network (not tests driving the router directly): HTTP/1.1 requires
     // exactly one Host header (RFC 9112, 3.2), and two are a classic smuggling vector.
-    if extensions
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .is_some()
-    {
+    if extensions.get::<FromWire>().is_some() {
         let mut hosts = request.headers().get_all(header::HOST).iter();
         let first = hosts.next();
         let required = request.version() >= Version::HTTP_11;
