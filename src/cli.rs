@@ -1,6 +1,5 @@
 //! The subcommands: `serve` (the default), `check`, `user add|passwd` and `backup`.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
@@ -27,12 +26,18 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// Logs go to stderr from a dedicated thread, so request handlers never wait on the write;
 /// nothing is dropped (lossless), and the returned guard flushes what is left when dropped.
+/// The thread writes through a buffer that it flushes whenever it has drained what was
+/// logged: under load one write(2) carries many lines instead of one each, and no line
+/// waits longer than it takes to drain the queue.
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_env("SNAKEPIT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("snakepit-log")
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
@@ -111,6 +116,7 @@ async fn serve_site(site: Site, args: &ServeArgs) -> std::io::Result<()> {
             .map(Into::into),
         separate: args.metrics_bind.is_some(),
     };
+    state.http = args.http.limits();
     if let Some(addr) = args.metrics_bind {
         let metrics_listener = TcpListener::bind(addr)
             .await
@@ -126,10 +132,7 @@ async fn serve_site(site: Site, args: &ServeArgs) -> std::io::Result<()> {
             }
         });
     }
-    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    crate::http::conn::serve(listener, app(state.clone()), state.http, shutdown_signal()).await?;
     if let Runner::Ready(sandbox) = runner {
         sandbox.shutdown().await;
     }

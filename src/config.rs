@@ -131,6 +131,8 @@ pub struct ServeArgs {
     pub sandbox: SandboxArgs,
     #[command(flatten)]
     pub accounts: AccountArgs,
+    #[command(flatten)]
+    pub http: HttpArgs,
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "SNAKEPIT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -183,6 +185,9 @@ pub struct SandboxArgs {
     /// Runs that may wait for a free worker before new ones are refused (429).
     #[arg(long, env = "SNAKEPIT_RUN_QUEUE", default_value_t = 64)]
     pub run_queue: usize,
+    /// Seconds a run may wait in the queue for a worker (then 503 with Retry-After).
+    #[arg(long, env = "SNAKEPIT_RUN_QUEUE_SECS", default_value_t = 30)]
+    pub run_queue_secs: u64,
     /// Run snippets even when the kernel cannot enforce the minimum confinement.
     #[arg(long, env = "SNAKEPIT_INSECURE_SANDBOX")]
     pub insecure_sandbox: bool,
@@ -227,6 +232,7 @@ impl SandboxArgs {
             scratch_root: data.join("runs"),
             workers: self.workers.max(1),
             queue_len: self.run_queue,
+            queue_wait: Duration::from_secs(self.run_queue_secs.max(1)),
             limits: crate::sandbox::Limits {
                 wall: Duration::from_secs(self.run_wall_secs),
                 cpu: Duration::from_secs(self.run_cpu_secs),
@@ -241,6 +247,41 @@ impl SandboxArgs {
             },
             insecure: self.insecure_sandbox,
             ..crate::sandbox::SandboxConfig::default()
+        }
+    }
+}
+
+/// Connection and request limits: how long clients may take, how many connections each may hold.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Seconds a client has to send a complete request head once it has started one.
+    #[arg(long, env = "SNAKEPIT_HTTP_HEADER_SECS", default_value_t = 10)]
+    pub http_header_secs: u64,
+    /// Seconds an idle keep-alive connection (no request in progress) stays open; also how
+    /// long a client may stall reading a response.
+    #[arg(long, env = "SNAKEPIT_HTTP_IDLE_SECS", default_value_t = 60)]
+    pub http_idle_secs: u64,
+    /// Seconds a client has to send a request body (then 408).
+    #[arg(long, env = "SNAKEPIT_HTTP_BODY_SECS", default_value_t = 20)]
+    pub http_body_secs: u64,
+    /// Seconds a handler has to produce a response's head (then 503); runs get their queue
+    /// wait plus their wall-clock limit instead.
+    #[arg(long, env = "SNAKEPIT_HTTP_REQUEST_SECS", default_value_t = 30)]
+    pub http_request_secs: u64,
+    /// Open connections one client address (an IPv6 /64) may hold; 0: no limit.
+    #[arg(long, env = "SNAKEPIT_HTTP_CONNS_PER_CLIENT", default_value_t = 128)]
+    pub http_conns_per_client: usize,
+}
+
+impl HttpArgs {
+    pub fn limits(&self) -> crate::http::Limits {
+        use std::time::Duration;
+        crate::http::Limits {
+            header: Duration::from_secs(self.http_header_secs.max(1)),
+            idle: Duration::from_secs(self.http_idle_secs.max(1)),
+            body: Duration::from_secs(self.http_body_secs.max(1)),
+            request: Duration::from_secs(self.http_request_secs.max(1)),
+            conns_per_client: self.http_conns_per_client,
         }
     }
 }

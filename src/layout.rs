@@ -192,6 +192,61 @@ pub struct CachedPage {
     /// The page compressed once, on first demand, so no request pays for compression.
     gzip: OnceLock<Bytes>,
     br: OnceLock<Bytes>,
+    /// Each text part of [`CachedPage::parts`] deflated once (see [`Deflated`]), for
+    /// signed-in readers' pages.
+    deflated: OnceLock<Vec<Deflated>>,
+}
+
+/// A text part of a page as a piece of a raw deflate stream: compressed on its own and
+/// ended with a sync flush (so it ends on a byte boundary and any deflate blocks may
+/// follow), with its CRC-32 for the gzip trailer. A signed-in reader's page is then a gzip
+/// stream made of these, with the reader's slots in between as stored (uncompressed)
+/// blocks: no request compresses the page again.
+#[derive(Debug, Clone)]
+struct Deflated {
+    bytes: Bytes,
+    crc: crc32fast::Hasher,
+}
+
+/// The gzip header: deflate, no name, no time, unknown OS (as `flate2` writes it).
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+/// An empty final block (fixed Huffman codes): ends the deflate stream.
+const DEFLATE_END: [u8; 2] = [0x03, 0x00];
+
+fn deflate_part(text: &[u8]) -> Deflated {
+    let mut compress = flate2::Compress::new(flate2::Compression::new(9), false);
+    let mut out = Vec::with_capacity(text.len() / 3 + 64);
+    let mut input = text;
+    loop {
+        out.reserve(4096);
+        let before = compress.total_in();
+        compress
+            .compress_vec(input, &mut out, flate2::FlushCompress::Sync)
+            .expect("deflating in memory cannot fail");
+        let used = usize::try_from(compress.total_in() - before).expect("fits");
+        input = &input[used..];
+        // Done once all input is consumed and the flush fit in the output.
+        if input.is_empty() && out.len() < out.capacity() {
+            break;
+        }
+    }
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(text);
+    Deflated {
+        bytes: Bytes::from(out),
+        crc,
+    }
+}
+
+/// `data` as stored deflate blocks (at most 65535 bytes each), not final.
+fn stored_blocks(data: &[u8], out: &mut Vec<u8>) {
+    for block in data.chunks(65535) {
+        let len = u16::try_from(block.len()).expect("chunks of at most 65535");
+        out.push(0); // BFINAL 0, BTYPE 00 (stored), padded to the byte
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
 }
 
 /// A content coding the reader's browser accepts.
@@ -205,34 +260,37 @@ pub enum Coding {
 impl Coding {
     /// The best coding `Accept-Encoding` allows: Brotli, then gzip, else none.
     pub fn negotiate(headers: &HeaderMap) -> Coding {
-        let Some(accept) = headers
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-        else {
-            return Coding::Identity;
-        };
-        let allows = |wanted: &str| {
-            accept.split(',').any(|item| {
-                let mut fields = item.split(';').map(str::trim);
-                let name = fields.next().unwrap_or_default();
-                let q = fields
-                    .find_map(|f| f.strip_prefix("q="))
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .unwrap_or(1.0);
-                (name.eq_ignore_ascii_case(wanted) || name == "*") && q > 0.0
-            })
-        };
-        if allows("br") {
+        if Self::accepts(headers, "br") {
             Coding::Brotli
-        } else if allows("gzip") {
+        } else if Self::accepts(headers, "gzip") {
             Coding::Gzip
         } else {
             Coding::Identity
         }
     }
+
+    /// Whether `Accept-Encoding` allows `coding` (by name or `*`, with a non-zero q).
+    pub fn accepts(headers: &HeaderMap, coding: &str) -> bool {
+        let Some(accept) = headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        accept.split(',').any(|item| {
+            let mut fields = item.split(';').map(str::trim);
+            let name = fields.next().unwrap_or_default();
+            let q = fields
+                .find_map(|f| f.strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (name.eq_ignore_ascii_case(coding) || name == "*") && q > 0.0
+        })
+    }
 }
 
-fn gzip(body: &[u8]) -> Bytes {
+/// `body` gzipped at the highest level (done once per page or asset, never per request).
+pub(crate) fn gzip(body: &[u8]) -> Bytes {
     let mut encoder = flate2::write::GzEncoder::new(
         Vec::with_capacity(body.len() / 4),
         flate2::Compression::new(9),
@@ -243,7 +301,8 @@ fn gzip(body: &[u8]) -> Bytes {
     Bytes::from(encoder.finish().expect("writing to a Vec cannot fail"))
 }
 
-fn brotli(body: &[u8]) -> Bytes {
+/// `body` compressed with Brotli (done once per page or asset, never per request).
+pub(crate) fn brotli(body: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(body.len() / 5);
     let params = brotli::enc::BrotliEncoderParams {
         quality: 10,
@@ -291,33 +350,95 @@ impl CachedPage {
             parts,
             gzip: OnceLock::new(),
             br: OnceLock::new(),
+            deflated: OnceLock::new(),
         }
     }
 
     /// The page for one reader: the cached byte ranges with each slot filled by
     /// `fill(name)`, sent as they are (no copy of the page). Private to the reader, so
     /// never cached by the browser or a proxy.
-    pub fn respond_with(&self, mut fill: impl FnMut(&str) -> Bytes) -> Response {
-        let chunks: VecDeque<Bytes> = self
-            .parts
-            .iter()
-            .map(|part| match part {
-                Part::Text(t) => t.clone(),
-                Part::Slot(name) => fill(name),
-            })
-            .filter(|b| !b.is_empty())
-            .collect();
-        let headers = [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, no-store"),
-            ),
-        ];
-        (self.status, headers, Body::new(Chunks::new(chunks))).into_response()
+    ///
+    /// Gzip when the reader accepts it (Brotli streams cannot be spliced as cheaply): the
+    /// text parts deflated once, the slots as stored blocks, the CRC-32 combined.
+    pub fn respond_with(
+        &self,
+        request_headers: &HeaderMap,
+        mut fill: impl FnMut(&str) -> Bytes,
+    ) -> Response {
+        let gzip = Coding::accepts(request_headers, "gzip");
+        let chunks: VecDeque<Bytes> = if gzip {
+            self.gzip_chunks(&mut fill)
+        } else {
+            self.parts
+                .iter()
+                .map(|part| match part {
+                    Part::Text(t) => t.clone(),
+                    Part::Slot(name) => fill(name),
+                })
+                .filter(|b| !b.is_empty())
+                .collect()
+        };
+        let mut response = (self.status, Body::new(Chunks::new(chunks))).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if gzip {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        response
+    }
+
+    /// The page as one gzip member: header, the deflated text parts with the slots
+    /// between them as stored blocks, the end block, then CRC-32 and length.
+    fn gzip_chunks(&self, fill: &mut impl FnMut(&str) -> Bytes) -> VecDeque<Bytes> {
+        let deflated = self.deflated.get_or_init(|| {
+            self.parts
+                .iter()
+                .filter_map(|part| match part {
+                    Part::Text(t) => Some(deflate_part(t)),
+                    Part::Slot(_) => None,
+                })
+                .collect()
+        });
+        let mut chunks = VecDeque::with_capacity(self.parts.len() + 2);
+        chunks.push_back(Bytes::from_static(&GZIP_HEADER));
+        let mut crc = crc32fast::Hasher::new();
+        let mut length: u64 = 0;
+        let mut texts = deflated.iter();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => {
+                    let d = texts.next().expect("one deflated piece per text part");
+                    crc.combine(&d.crc);
+                    length += t.len() as u64;
+                    chunks.push_back(d.bytes.clone());
+                }
+                Part::Slot(name) => {
+                    let filled = fill(name);
+                    if filled.is_empty() {
+                        continue;
+                    }
+                    crc.update(&filled);
+                    length += filled.len() as u64;
+                    let mut block = Vec::with_capacity(filled.len() + 16);
+                    stored_blocks(&filled, &mut block);
+                    chunks.push_back(Bytes::from(block));
+                }
+            }
+        }
+        let mut tail = Vec::with_capacity(10);
+        tail.extend_from_slice(&DEFLATE_END);
+        tail.extend_from_slice(&crc.finalize().to_le_bytes());
+        tail.extend_from_slice(&(length as u32).to_le_bytes()); // ISIZE: the length mod 2^32
+        chunks.push_back(Bytes::from(tail));
+        chunks
     }
 
     /// The page, or `304 Not Modified` when the client already holds this version; in the

@@ -49,6 +49,8 @@ pub struct AppState {
     pub share_limiter: Arc<accounts::limit::Limiter>,
     /// Who may read `/metrics`.
     pub metrics_access: metrics::MetricsAccess,
+    /// Request and connection time limits (`--http-*`).
+    pub http: http::Limits,
 }
 
 impl AppState {
@@ -67,6 +69,7 @@ impl AppState {
             accounts: Arc::new(accounts),
             share_limiter: Arc::new(shares::default_limiter()),
             metrics_access: metrics::MetricsAccess::default(),
+            http: http::Limits::default(),
         }
     }
 }

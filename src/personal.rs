@@ -118,18 +118,23 @@ pub async fn article_page(
     page: &CachedPage,
     article: &Article,
     viewer: &Viewer,
+    headers: &axum::http::HeaderMap,
 ) -> Response {
     let snapshot = match snapshots.get(db, viewer.user_id).await {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
     let fragments = snapshot.fragments(viewer, article);
-    page.respond_with(|slot| fragments.slot(slot))
+    page.respond_with(headers, |slot| fragments.slot(slot))
 }
 
 /// A cached page without per-article parts (home, 404) for a signed-in reader.
-pub fn common_page(page: &CachedPage, viewer: &Viewer) -> Response {
-    page.respond_with(|slot| {
+pub fn common_page(
+    page: &CachedPage,
+    viewer: &Viewer,
+    headers: &axum::http::HeaderMap,
+) -> Response {
+    page.respond_with(headers, |slot| {
         let mut out = String::new();
         fill_common(slot, Some(viewer), &mut out);
         Bytes::from(out)

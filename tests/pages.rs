@@ -301,6 +301,71 @@ async fn static_files_are_fingerprinted_cached_and_compressed() {
 }
 
 #[tokio::test]
+async fn static_files_are_precompressed_with_etags_and_revalidate() {
+    let app = TestApp::new().await;
+    let file = std::fs::read(common::root().join("static/app.css")).unwrap();
+    let mut tags = Vec::new();
+    for coding in ["br", "gzip", "identity"] {
+        let req = Request::get("/static/app.css")
+            .header("accept-encoding", coding)
+            .body(Body::empty())
+            .unwrap();
+        let res = app.request(req).await;
+        assert_eq!(res.status, StatusCode::OK, "{coding}");
+        assert_eq!(res.header("content-type"), "text/css; charset=utf-8");
+        assert_eq!(res.header("vary"), "accept-encoding");
+        let decoded = match coding {
+            "br" => {
+                assert_eq!(res.header("content-encoding"), "br");
+                let mut out = Vec::new();
+                brotli::BrotliDecompress(&mut &res.body[..], &mut out).unwrap();
+                out
+            }
+            "gzip" => {
+                assert_eq!(res.header("content-encoding"), "gzip");
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&res.body[..]),
+                    &mut out,
+                )
+                .unwrap();
+                out
+            }
+            _ => {
+                assert_eq!(res.header("content-encoding"), "");
+                res.body.clone()
+            }
+        };
+        assert_eq!(decoded, file, "{coding}");
+        let etag = res.header("etag").to_string();
+        assert!(etag.starts_with('"'), "{coding}: {etag}");
+        let again = Request::get("/static/app.css")
+            .header("accept-encoding", coding)
+            .header("if-none-match", &etag)
+            .body(Body::empty())
+            .unwrap();
+        let again = app.request(again).await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{coding}");
+        assert!(again.body.is_empty());
+        tags.push(etag);
+    }
+    tags.dedup();
+    assert_eq!(tags.len(), 3, "one ETag per coding: {tags:?}");
+    // Images are not compressed again.
+    let req = Request::get("/static/og-card.png")
+        .header("accept-encoding", "br, gzip")
+        .body(Body::empty())
+        .unwrap();
+    let png = app.request(req).await;
+    assert_eq!(png.header("content-type"), "image/png");
+    assert_eq!(png.header("content-encoding"), "");
+    assert_eq!(
+        png.body,
+        std::fs::read(common::root().join("static/og-card.png")).unwrap()
+    );
+}
+
+#[tokio::test]
 async fn html_pages_are_compressed_on_request() {
     let app = TestApp::new().await;
     let req = Request::get("/")
@@ -412,4 +477,39 @@ async fn pages_are_served_precompressed_in_the_best_accepted_coding() {
     let again = app.request(req).await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     assert_eq!(again.header("content-encoding"), "");
+}
+
+#[tokio::test]
+async fn signed_in_pages_are_gzip_spliced_from_precompressed_parts() {
+    let app = TestApp::new().await;
+    let session = app.sign_up("reader").await;
+    for path in ["/articles/first-steps", "/", "/no/such/page"] {
+        let get = |coding: &'static str| {
+            Request::get(path)
+                .header("cookie", &session.cookie)
+                .header("accept-encoding", coding)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let plain = app.request(get("identity")).await;
+        assert!(plain.text().contains("class=\"nav-user\""), "{path}");
+        assert_eq!(plain.header("content-encoding"), "", "{path}");
+        let packed = app.request(get("gzip, deflate, br")).await;
+        assert_eq!(packed.status, plain.status, "{path}");
+        assert_eq!(packed.header("content-encoding"), "gzip", "{path}");
+        assert_eq!(
+            packed.header("cache-control"),
+            "private, no-store",
+            "{path}"
+        );
+        // A strict decoder: checks the CRC-32 and the length in the trailer.
+        let mut decoded = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&packed.body[..]),
+            &mut decoded,
+        )
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(String::from_utf8(decoded).unwrap(), plain.text(), "{path}");
+        assert!(packed.body.len() < plain.body.len(), "{path}: compressed");
+    }
 }

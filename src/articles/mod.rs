@@ -31,7 +31,7 @@ async fn show_home(
 ) -> Response {
     match viewer {
         None => state.site.pages.home.respond(&headers),
-        Some(v) => personal::common_page(&state.site.pages.home, &v),
+        Some(v) => personal::common_page(&state.site.pages.home, &v, &headers),
     }
 }
 
@@ -48,8 +48,15 @@ async fn show_article(
         return match viewer {
             None => page.respond(&headers),
             Some(v) => {
-                personal::article_page(&state.db, &state.accounts.snapshots, page, article, &v)
-                    .await
+                personal::article_page(
+                    &state.db,
+                    &state.accounts.snapshots,
+                    page,
+                    article,
+                    &v,
+                    &headers,
+                )
+                .await
             }
         };
     }

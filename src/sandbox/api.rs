@@ -39,6 +39,19 @@ impl Runner {
         }
     }
 
+    /// The longest a run request may take to answer: its wait in the queue plus its
+    /// wall-clock limit, and a little for starting and cleaning up. The request timeout of
+    /// the run routes (`crate::http`) follows it, so the sandbox's own answers come first.
+    pub fn deadline(&self) -> Option<std::time::Duration> {
+        match self {
+            Runner::Ready(s) => {
+                let cfg = s.config();
+                Some(cfg.queue_wait + cfg.limits.wall + std::time::Duration::from_secs(5))
+            }
+            Runner::Unavailable(_) => None,
+        }
+    }
+
     pub fn is_ready(&self) -> bool {
         matches!(self, Runner::Ready(s) if s.is_ready())
     }
@@ -181,6 +194,15 @@ fn run_error(e: RunError) -> Response {
             )
                 .into_response()
         }
+        RunError::QueueTimeout { retry_after, .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            )],
+            body,
+        )
+            .into_response(),
         RunError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, HeaderValue::from(30))],

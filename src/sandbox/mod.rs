@@ -89,6 +89,8 @@ pub struct SandboxConfig {
     pub workers: usize,
     /// Runs that may wait for a worker before `Busy` is answered.
     pub queue_len: usize,
+    /// How long a run may wait for a worker before `QueueTimeout` is answered.
+    pub queue_wait: Duration,
     pub limits: Limits,
     /// Run snippets even when the minimum confinement is missing.
     pub insecure: bool,
@@ -107,6 +109,7 @@ impl Default for SandboxConfig {
             scratch_root: PathBuf::from("data/runs"),
             workers: 4,
             queue_len: 64,
+            queue_wait: Duration::from_secs(30),
             limits: Limits::default(),
             insecure: false,
             helper: None,
@@ -220,6 +223,16 @@ pub enum RunError {
     /// 429/503 with `Retry-After`.
     #[error("all sandbox workers are busy; retry in {} s", retry_after.as_secs())]
     Busy { retry_after: Duration },
+    /// 503 with `Retry-After`: no worker became free within the queue wait.
+    #[error(
+        "no sandbox worker became free within {} s; retry in {} s",
+        waited.as_secs(),
+        retry_after.as_secs()
+    )]
+    QueueTimeout {
+        waited: Duration,
+        retry_after: Duration,
+    },
     /// 503: the sandbox is refusing runs (insecure kernel, shutting down).
     #[error("sandbox unavailable: {0}")]
     Unavailable(String),

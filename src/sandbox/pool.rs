@@ -22,6 +22,8 @@ use super::{Layers, Output, RunError, RunOutcome, RunRequest, SandboxConfig, San
 const BROKEN_AFTER: usize = 8;
 
 struct Job {
+    /// Tells this job apart in its client's queue (see [`Inner::run`]'s queue wait).
+    id: u64,
     req: RunRequest,
     sink: Option<mpsc::Sender<Output>>,
     reply: oneshot::Sender<Result<RunOutcome, RunError>>,
@@ -37,6 +39,7 @@ struct State {
     /// When each client (with jobs waiting or running) was last served.
     last_served: HashMap<String, u64>,
     serve_seq: u64,
+    job_seq: u64,
     queued: usize,
     running_total: usize,
     filled_slots: HashSet<usize>,
@@ -236,7 +239,7 @@ impl Inner {
             return Err(RunError::Unavailable("shutting down".into()));
         }
         let (tx, rx) = oneshot::channel();
-        {
+        let queued = {
             let mut st = self.lock();
             if st.start_failures >= BROKEN_AFTER && st.idle.is_empty() {
                 drop(st);
@@ -252,16 +255,48 @@ impl Inner {
                 return Err(RunError::Busy { retry_after });
             }
             let client = req.client.clone();
-            st.queues.entry(client).or_default().push_back(Job {
+            st.job_seq += 1;
+            let id = st.job_seq;
+            st.queues.entry(client.clone()).or_default().push_back(Job {
+                id,
                 req,
                 sink,
                 reply: tx,
             });
             st.queued += 1;
-        }
+            (client, id)
+        };
         self.dispatch();
-        rx.await
-            .unwrap_or_else(|_| Err(RunError::Internal("run abandoned".into())))
+        let mut rx = rx;
+        let abandoned = |_| Err(RunError::Internal("run abandoned".into()));
+        let Ok(result) = tokio::time::timeout(self.cfg.queue_wait, &mut rx).await else {
+            // Still waiting for a worker after the queue wait: give up on it, unless a
+            // worker took it meanwhile (then it runs, bounded by its wall-clock limit).
+            if let Some(retry_after) = self.leave_queue(&queued.0, queued.1) {
+                return Err(RunError::QueueTimeout {
+                    waited: self.cfg.queue_wait,
+                    retry_after,
+                });
+            }
+            return rx.await.unwrap_or_else(abandoned);
+        };
+        result.unwrap_or_else(abandoned)
+    }
+
+    /// Takes a job that is still waiting out of its client's queue (counted as a
+    /// rejection); `None` when a worker already has it.
+    fn leave_queue(&self, client: &str, id: u64) -> Option<Duration> {
+        let mut st = self.lock();
+        let queue = st.queues.get_mut(client)?;
+        let at = queue.iter().position(|job| job.id == id)?;
+        queue.remove(at);
+        if queue.is_empty() {
+            st.queues.remove(client);
+        }
+        st.queued -= 1;
+        st.metrics.rejections += 1;
+        self.forget_idle_client(&mut st, client);
+        Some(self.retry_after(&st))
     }
 
     /// A guess at when a slot frees up: mean run time × queue depth per worker.
@@ -327,6 +362,7 @@ impl Inner {
                 let slot = worker.slot;
                 let client = job.req.client.clone();
                 let Job {
+                    id: _,
                     req,
                     sink,
                     mut reply,

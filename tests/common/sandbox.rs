@@ -72,6 +72,7 @@ pub fn config(name: &str, workers: usize, queue_len: usize, uid_base: u32) -> Sa
         scratch_root: scratch_root(name),
         workers,
         queue_len,
+        queue_wait: Duration::from_secs(30),
         limits: test_limits(),
         insecure: false,
         helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_snakepit"))),
