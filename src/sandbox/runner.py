@@ -114,8 +114,10 @@ def _patch_semlock(_multiprocessing, shm):
                         return False
                     if e != 4:  # EINTR: signal handlers run, then retry
                         fail()
-            self._n += 1
+            # The owner first, then the count: a thread asking _is_mine() in
+            # between sees a count of 0, never a stale owner with a count.
             self._tid = threading.get_ident()
+            self._n += 1
             return True
 
         def release(self):
@@ -127,9 +129,13 @@ def _patch_semlock(_multiprocessing, shm):
                     return
             elif self._get_value() >= self.maxvalue:
                 raise ValueError("semaphore or lock released too many times")
-            if libc()[1].sem_post(self.handle) < 0:
-                fail()
+            # The bookkeeping before the post: sem_post through ctypes drops
+            # the GIL, and a thread waiting in acquire() runs at once (the C
+            # original does both under the GIL). Undone should the post fail.
             self._n -= 1
+            if libc()[1].sem_post(self.handle) < 0:
+                self._n += 1
+                fail()
 
         __enter__ = acquire
 
@@ -318,6 +324,91 @@ def _child():
     exec(compile(prog, "<string>", "exec"), main.__dict__)
 
 
+def _user_site_hook(shm, runner):
+    # Interpreters the program starts itself (`subprocess.run([sys.executable,
+    # ...])`) run `site`, which reads *.pth files in the user's site-packages
+    # under HOME (the run's own, beside its working directory). One line
+    # there installs the same hooks, so multiprocessing works in them too.
+    # An interpreter started with -I, -s or -S skips it (see the README).
+    import os
+    import sysconfig
+
+    scheme = "posix_user" if os.name == "posix" else "nt_user"
+    try:
+        site_dir = sysconfig.get_path("purelib", scheme)
+        os.makedirs(site_dir, exist_ok=True)
+        line = ("import sys; exec(compile(open(%r).read(), %r, 'exec'), "
+                "{'__name__': '__snakepit_site__', '__file__': %r, 'SHM': %r})\n"
+                ) % (runner, runner, runner, shm)
+        with open(os.path.join(site_dir, "_snakepit_run.pth"), "w") as f:
+            f.write(line)
+    except OSError:
+        pass
+
+
+def _tagged_streams(chan, merge):
+    # The program's sys.stdout and sys.stderr write through one ordered
+    # channel to the server (the SOCK_SEQPACKET socket that brought the
+    # code): every write is one record tagged b"1" (stdout) or b"2" (stderr),
+    # so the page shows them in the order written while keeping them apart.
+    # What is written at the C level (os.write(1, ...), other programs) still
+    # goes to the plain pipes of fds 1 and 2, which fileno() names.
+    import io
+    import os
+
+    class Tagged(io.RawIOBase):
+        def __init__(self, tag, fd, name):
+            self._tag, self._fd, self.name, self.mode = tag, fd, name, "wb"
+
+        def write(self, b):
+            data = memoryview(b).cast("B")
+            for i in range(0, len(data), 32768):
+                os.write(chan, self._tag + data[i:i + 32768].tobytes())
+            return len(data)
+
+        def fileno(self):
+            return self._fd
+
+        def writable(self):
+            return True
+
+    streams = []
+    for tag, fd, name, errors in ((b"1", 1, "<stdout>", sys.stdout.errors),
+                                  (b"1" if merge else b"2", 2, "<stderr>", sys.stderr.errors)):
+        streams.append(io.TextIOWrapper(Tagged(tag, fd, name), encoding=sys.stdout.encoding,
+                                        errors=errors, line_buffering=False, write_through=True))
+    return streams
+
+
+def _explain_metadata_refusals():
+    # When the server is not root, runs share its uid and the sandbox
+    # cannot tell the run's files from the server's, so seccomp refuses
+    # chmod, chown and utime altogether. Say so instead of a bare EPERM.
+    import errno
+    import os
+
+    why = ("Operation not permitted: the sandbox refuses chmod, chown and utime when "
+           "the server runs as a non-root user (runs share its uid, so these calls "
+           "could reach the server's own files)")
+
+    def wrap(fn):
+        def call(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except PermissionError as e:
+                if e.errno != errno.EPERM:
+                    raise
+                raise PermissionError(errno.EPERM, why, *(e.filename,) if e.filename else ()) from None
+        call.__name__, call.__qualname__, call.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        call.__module__ = fn.__module__
+        return call
+
+    for name in ("chmod", "fchmod", "lchmod", "chown", "fchown", "lchown", "utime"):
+        fn = getattr(os, name, None)
+        if fn is not None:
+            setattr(os, name, wrap(fn))
+
+
 def _run():
     import builtins
     import os
@@ -325,37 +416,62 @@ def _run():
     # Warm-up, before the program arrives: the run's private shm directory
     # sits beside the working directory.
     _site_builtins()
+    runner = os.path.abspath(__file__)
     shm = os.path.join(os.path.dirname(os.getcwd()), "shm")
     if os.path.isdir(shm):
-        _install_hooks(shm, os.path.abspath(__file__))
+        _install_hooks(shm, runner)
+        _user_site_hook(shm, runner)
     # Pay now for what every run would pay first: the parser's first use
     # (~0.5 ms), creating main.py, and a full collection of the runner's own
     # objects, frozen so the collection at the end scans only the program's.
     import gc
 
     compile("pass\n", "main.py", "exec")
-    main_file = open("main.py", "w", encoding="utf-8")
+    main_path = os.path.join(os.getcwd(), "main.py")
+    main_file = open(main_path, "w", encoding="utf-8")
+    from importlib.machinery import SourceFileLoader
+
+    chan = _private_fd(0)
     gc.collect()
     gc.freeze()
     # Tell the server this interpreter is warm: it hands out warm ones only.
     sys.stdout.buffer.write(b"SNAKEPIT-READY\n")
     sys.stdout.buffer.flush()
-    # One header line of options ("merge_stderr=1"), then the program; once
-    # it is read, stdin stays at EOF for the program.
-    options = sys.stdin.buffer.readline().decode("utf-8", "replace").split()
-    source = sys.stdin.buffer.read().decode("utf-8")
-    if "merge_stderr=1" in options:
-        os.dup2(1, 2)  # one pipe: stdout and stderr keep their order
-    del options, shm, gc
+    # stdin is a SOCK_SEQPACKET socket: one record of options
+    # ("merge_stderr=1 same_uid=1"), then the program in records, then EOF.
+    # It stays the output channel; the program's stdin is at EOF, as before.
+    records = []
+    while True:
+        r = os.read(chan, 1 << 16)
+        if not r:
+            break
+        records.append(r)
+    options = records[0].decode("utf-8", "replace").split() if records else []
+    source = b"".join(records[1:]).decode("utf-8")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    merge = "merge_stderr=1" in options
+    if merge:
+        os.dup2(1, 2)  # C-level writes: one pipe, in order
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__ = _tagged_streams(chan, merge)
+    if "same_uid=1" in options:
+        _explain_metadata_refusals()
+    del options, shm, gc, records, null, merge
     with main_file:
         main_file.write(source)
     del main_file
     sys.argv = ["main.py"]
     sys.path.insert(0, os.getcwd())
+    # As `python3 main.py` sets up __main__ (tracebacks keep the short name).
     main = type(sys)("__main__")
-    main.__file__ = "main.py"
+    main.__file__ = main_path
+    main.__cached__ = None
+    main.__loader__ = SourceFileLoader("__main__", main_path)
+    main.__spec__ = None
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
+    del main_path, SourceFileLoader, runner, chan
     status, code = 0, None
     try:
         code = compile(source, "main.py", "exec")
@@ -385,7 +501,24 @@ def _run():
     return status
 
 
+def _private_fd(fd):
+    # Moves `fd` out of the program's way: to the highest number the open
+    # files limit allows, so the program's own files get the numbers they
+    # would under plain python; not inherited by programs it executes.
+    import fcntl
+    import os
+
+    top = os.sysconf("SC_OPEN_MAX") - 1
+    try:
+        new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, max(top, 3))
+    except OSError:
+        new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    return new
+
+
 if __name__ == "__snakepit_child__":
     _child()
+elif __name__ == "__snakepit_site__":
+    _install_hooks(SHM, __file__)  # noqa: F821 (given by the .pth line)
 else:
     _finish(_run())
