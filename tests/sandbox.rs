@@ -204,12 +204,14 @@ fn server_files_environment_and_database_are_unreadable() {
     let other_pid = other.id();
     // /proc is readable (the run's own entries, cpuinfo, ...); what the kernel
     // guards with ptrace checks stays out of reach for the server and for
-    // every process outside the run: environment, memory, fds, cwd, root.
+    // every process outside the run: environment, memory, maps, what its fds
+    // point to, cwd, root. (The kernel lets a same-uid process list another's
+    // fd numbers, not open them; the server's, not dumpable, are root's.)
     let code = format!(
         "import os\nppid = os.getppid()\n\
          for path in ('/etc/shadow', f'/proc/{{ppid}}/environ', f'/proc/{{ppid}}/mem', f'/proc/{{ppid}}/fd/',\n\
          \x20            f'/proc/{{ppid}}/cwd/', f'/proc/{{ppid}}/root/', f'/proc/{{ppid}}/maps', '/proc/{other_pid}/environ',\n\
-         \x20            '/proc/{other_pid}/fd/', {db:?}, os.path.dirname(os.getcwd()) + '/../'):\n\
+         \x20            '/proc/{other_pid}/maps', '/proc/{other_pid}/cwd/', '/proc/{other_pid}/fd/0', {db:?}, os.path.dirname(os.getcwd()) + '/../'):\n\
          \x20   try:\n\
          \x20       print('read', len(open(path, 'rb').read(100)) if not path.endswith('/') else os.listdir(path))\n\
          \x20   except OSError as e:\n\
@@ -220,7 +222,7 @@ fn server_files_environment_and_database_are_unreadable() {
     );
     hostile(&code, |o| {
         let refused = o.stdout.matches("refused").count();
-        assert_eq!(refused, 11, "{o:?}");
+        assert_eq!(refused, 13, "{o:?}");
         assert!(!o.stdout.contains("hunter2"));
         assert!(o.stdout.contains("server arguments shown: 0\n"), "{o:?}");
         let names = "'HOME', 'LANG', 'LOGNAME', 'MALLOC_ARENA_MAX', 'PATH', 'TMPDIR', 'USER'";

@@ -165,13 +165,20 @@ def _patch_semlock(_multiprocessing, shm):
     _multiprocessing.sem_unlink = sem_unlink
 
 
+def _read_expr(path):
+    # An expression reading `path` as bytes (the source's own encoding, not
+    # the locale's) and closing it (no ResourceWarning under -W), binding no
+    # name: it runs in other modules' namespaces.
+    return "(lambda f: (f.read(), f.close())[0])(open(%r, 'rb'))" % path
+
+
 def _patch_util(util, shm, runner):
     # Interpreters multiprocessing starts get `-c BOOT` ahead of their own
     # `-c PROG`: BOOT re-runs this file in child mode, which installs the
     # same hooks and then runs PROG as the real `-c` program.
-    boot = ("import sys; exec(compile(open(%r).read(), %r, 'exec'), "
+    boot = ("import sys; exec(compile(%s, %r, 'exec'), "
             "{'__name__': '__snakepit_child__', '__file__': %r, 'SHM': %r})"
-            ) % (runner, runner, runner, shm)
+            ) % (_read_expr(runner), runner, runner, shm)
     flags = util._args_from_interpreter_flags
     util._args_from_interpreter_flags = lambda: flags() + ["-c", boot]
 
@@ -337,9 +344,9 @@ def _user_site_hook(shm, runner):
     try:
         site_dir = sysconfig.get_path("purelib", scheme)
         os.makedirs(site_dir, exist_ok=True)
-        line = ("import sys; exec(compile(open(%r).read(), %r, 'exec'), "
+        line = ("import sys; exec(compile(%s, %r, 'exec'), "
                 "{'__name__': '__snakepit_site__', '__file__': %r, 'SHM': %r})\n"
-                ) % (runner, runner, runner, shm)
+                ) % (_read_expr(runner), runner, runner, shm)
         with open(os.path.join(site_dir, "_snakepit_run.pth"), "w") as f:
             f.write(line)
     except OSError:
