@@ -68,14 +68,35 @@ const MODULES: &[&str] = &[
 /// prefix, why). Keep it short; every entry is a refusal the README names.
 const CONTAINED: &[(&str, &str)] = &[
     // Limits: files over the file-size limit, CPU limits above the hard limit.
-    ("test.test_mmap.LargeMmapTests.", "files of 2-4 GiB: the file-size limit"),
-    ("test.test_resource.ResourceTest.test_fsize_ismax", "the file-size limit is finite"),
-    ("test.test_resource.ResourceTest.test_setrusage_refcount", "raises RLIMIT_CPU past the hard limit"),
+    (
+        "test.test_mmap.LargeMmapTests.",
+        "files of 2-4 GiB: the file-size limit",
+    ),
+    (
+        "test.test_resource.ResourceTest.test_fsize_ismax",
+        "the file-size limit is finite",
+    ),
+    (
+        "test.test_resource.ResourceTest.test_setrusage_refcount",
+        "raises RLIMIT_CPU past the hard limit",
+    ),
     // The process group a run cannot leave (it is killed as a whole).
-    ("test.test_posix.TestPosixSpawn.test_setpgroup", "setpgid is refused"),
-    ("test.test_posix.TestPosixSpawn.test_setsid", "setsid is refused"),
-    ("test.test_posix.TestPosixSpawnP.test_setpgroup", "setpgid is refused"),
-    ("test.test_posix.TestPosixSpawnP.test_setsid", "setsid is refused"),
+    (
+        "test.test_posix.TestPosixSpawn.test_setpgroup",
+        "setpgid is refused",
+    ),
+    (
+        "test.test_posix.TestPosixSpawn.test_setsid",
+        "setsid is refused",
+    ),
+    (
+        "test.test_posix.TestPosixSpawnP.test_setpgroup",
+        "setpgid is refused",
+    ),
+    (
+        "test.test_posix.TestPosixSpawnP.test_setsid",
+        "setsid is refused",
+    ),
     ("test.test_pty.PtyTest.test_fork", "pty.fork() calls setsid"),
     // No network.
     ("test.test_os.TestSendfile.", "sends over a TCP connection"),

@@ -186,7 +186,8 @@ fn confine_and_exec(spec: &HelperSpec) -> Result<std::convert::Infallible, Strin
     report.no_new_privs = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } == 0;
 
     apply_landlock(spec, &mut report);
-    match seccomp::install(spec.server_pid, report.uid.is_none()) {
+    let fd_metadata = report.uid.is_some() || !server_owns_what_runs_read(spec);
+    match seccomp::install(spec.server_pid, report.uid.is_none(), fd_metadata) {
         Ok(()) => report.seccomp = true,
         Err(e) => report.problems.push(format!("seccomp: {e}")),
     }
@@ -220,6 +221,23 @@ fn confine_and_exec(spec: &HelperSpec) -> Result<std::convert::Infallible, Strin
         std::io::Error::last_os_error()
     );
     std::process::exit(127)
+}
+
+/// Whether the interpreter or its library directories belong to this
+/// (non-root) process's uid, like an interpreter installed in the user's
+/// home: a run sharing the uid could then open them and chmod them through
+/// the descriptor, so metadata changes stay refused altogether.
+fn server_owns_what_runs_read(spec: &HelperSpec) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let me = unsafe { libc::getuid() };
+    let python = std::fs::canonicalize(&spec.python).unwrap_or_else(|_| spec.python.clone());
+    spec.read_only
+        .iter()
+        .chain([&spec.python, &python])
+        .any(|p| match std::fs::metadata(p) {
+            Ok(m) => m.uid() == me,
+            Err(_) => true,
+        })
 }
 
 /// Every signal back to its default disposition, and an empty signal mask.

@@ -325,6 +325,7 @@ def _child():
     # argv: ['-c', '-c', PROG, ...args] → run PROG with argv ['-c', ...args].
     _site_builtins()
     _install_hooks(SHM, __file__)  # noqa: F821 (given by BOOT)
+    _metadata_through_fds(__file__)
     prog = sys.argv[2]
     sys.argv[:] = ["-c"] + sys.argv[3:]
     main = sys.modules["__main__"]
@@ -387,33 +388,63 @@ def _tagged_streams(chan, merge):
     return streams
 
 
-def _explain_metadata_refusals():
-    # When the server is not root, runs share its uid and the sandbox
-    # cannot tell the run's files from the server's, so seccomp refuses
-    # chmod, chown and utime altogether. Say so instead of a bare EPERM.
+def _metadata_through_fds(runner):
+    # When the server is not root, runs share its uid, and seccomp refuses
+    # chmod, chown and utime by path: Landlock does not govern them, and they
+    # could reach the server's own files. Through a descriptor they are
+    # allowed (unless the interpreter itself belongs to that uid): the file
+    # must be opened first, and Landlock decides what opens. So calls by path
+    # refused with EPERM are retried on a descriptor; what cannot be opened
+    # (a symlink itself, a file without read permission) gets an error that
+    # says why.
     import errno
     import os
 
-    why = ("Operation not permitted: the sandbox refuses chmod, chown and utime when "
-           "the server runs as a non-root user (runs share its uid, so these calls "
-           "could reach the server's own files)")
+    if os.stat(runner).st_uid != os.getuid():
+        return  # a uid of its own: nothing is refused
+    why = ("Operation not permitted: with a non-root server, runs share its uid and the "
+           "sandbox allows chmod, chown and utime only on files the run can open")
 
-    def wrap(fn):
-        def call(*args, **kwargs):
+    def wrap(fn, by_fd):
+        def call(path, *args, dir_fd=None, follow_symlinks=True, **kwargs):
+            kw = dict(kwargs)
+            if dir_fd is not None:
+                kw["dir_fd"] = dir_fd
+            if not follow_symlinks:
+                kw["follow_symlinks"] = False
             try:
-                return fn(*args, **kwargs)
+                return fn(path, *args, **kw)
             except PermissionError as e:
-                if e.errno != errno.EPERM:
+                if e.errno != errno.EPERM or isinstance(path, int):
                     raise
-                raise PermissionError(errno.EPERM, why, *(e.filename,) if e.filename else ()) from None
+                if dir_fd is not None or (not follow_symlinks and os.path.islink(path)):
+                    raise PermissionError(errno.EPERM, why, path) from None
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    raise PermissionError(errno.EPERM, why, path) from None
+                try:
+                    return by_fd(fd, *args, **kwargs)
+                finally:
+                    os.close(fd)
         call.__name__, call.__qualname__, call.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
         call.__module__ = fn.__module__
         return call
 
-    for name in ("chmod", "fchmod", "lchmod", "chown", "fchown", "lchown", "utime"):
-        fn = getattr(os, name, None)
-        if fn is not None:
-            setattr(os, name, wrap(fn))
+    os.chmod = wrap(os.chmod, os.fchmod)
+    os.chown = wrap(os.chown, os.fchown)
+    os.utime = wrap(os.utime, os.utime)
+    lchown = os.lchown
+
+    def lchown_(path, *args):
+        try:
+            return lchown(path, *args)
+        except PermissionError as e:
+            if e.errno != errno.EPERM:
+                raise
+            raise PermissionError(errno.EPERM, why, path) from None
+    lchown_.__name__, lchown_.__qualname__, lchown_.__doc__ = "lchown", "lchown", lchown.__doc__
+    os.lchown = lchown_
 
 
 def _run():
@@ -462,8 +493,7 @@ def _run():
     if merge:
         os.dup2(1, 2)  # C-level writes: one pipe, in order
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__ = _tagged_streams(chan, merge)
-    if "same_uid=1" in options:
-        _explain_metadata_refusals()
+    _metadata_through_fds(runner)
     del options, shm, gc, records, null, merge
     with main_file:
         main_file.write(source)
@@ -527,5 +557,6 @@ if __name__ == "__snakepit_child__":
     _child()
 elif __name__ == "__snakepit_site__":
     _install_hooks(SHM, __file__)  # noqa: F821 (given by the .pth line)
+    _metadata_through_fds(__file__)
 else:
     _finish(_run())

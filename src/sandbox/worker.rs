@@ -72,9 +72,17 @@ impl Worker {
         let (home, tmp) = (scratch.join("home"), scratch.join("tmp"));
         make_scratch(&scratch, &[&workdir, &shm, &home, &tmp], uid)
             .map_err(|e| format!("scratch: {e}"))?;
+        // Each run reads its own copy of the runner: with a shared uid it may
+        // change the metadata of files it can open (see seccomp.rs), and the
+        // server's copy must not be among them.
+        let runner = scratch.join("runner.py");
+        if let Err(e) = std::fs::copy(&env.runner, &runner) {
+            remove_tree(&scratch).await;
+            return Err(format!("runner: {e}"));
+        }
         let spec = HelperSpec {
             python: env.python.clone(),
-            runner: env.runner.clone(),
+            runner,
             scratch: scratch.clone(),
             workdir,
             read_only: env.read_only.clone(),
@@ -199,9 +207,6 @@ impl Worker {
         let mut header = vec!["run"];
         if merge_stderr {
             header.push("merge_stderr=1");
-        }
-        if self.uid.is_none() {
-            header.push("same_uid=1");
         }
         let header = header.join(" ").into_bytes();
         // Feed the program from a task: a program larger than the socket
