@@ -189,12 +189,12 @@ fn runs_start_with_default_signal_handling() {
 #[test]
 fn main_module_is_set_up_as_by_python_main_py() {
     let code = "import os, sys, warnings\n\
-        print(os.path.isabs(__file__), __file__ == os.path.join(os.getcwd(), 'main.py'))\n\
+        print(__file__, __loader__.path == os.path.join(os.getcwd(), 'main.py'))\n\
         print(type(__loader__).__name__, __spec__, __cached__)\n\
         print(__loader__.get_source('__main__').startswith('import os'))\n";
     let o = check(code);
     assert_eq!(
-        o.stdout, "True True\nSourceFileLoader None None\nTrue\n",
+        o.stdout, "main.py True\nSourceFileLoader None None\nTrue\n",
         "{o:?}"
     );
 }

@@ -128,7 +128,8 @@ impl Inner {
         if !is_root {
             tracing::warn!(
                 "sandbox: the server is not root, so runs share its uid: the process \
-                 budget is shared and chmod/chown are denied to snippets (the container \
+                 budget is shared, snippets chmod/chown only files they can open and get \
+                 no ptys (the container \
                  image runs this way, with its pids limit as the outer bound); a server \
                  started as root on a host gives every run a uid of its own"
             );

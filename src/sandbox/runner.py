@@ -1,9 +1,11 @@
-# Snakepit's snippet runner. The sandbox starts `python3 -I -u` on this file
-# ahead of time; it waits on stdin for one header line of options and then
-# one program (UTF-8, ended by EOF), writes it to main.py in the run's scratch
-# directory and runs it as __main__, so tracebacks, multiprocessing (fork,
-# spawn and forkserver) and `if __name__ == "__main__"` behave as under
-# `python3 main.py`. Runner frames never show in tracebacks.
+# Snakepit's snippet runner. The sandbox starts `python3 -I -S -u` on this
+# file ahead of time; it waits on stdin (a SOCK_SEQPACKET socket) for one
+# record of options and then the program (UTF-8, ended by EOF), writes it to
+# main.py in the run's working directory and runs it as __main__, so
+# tracebacks, multiprocessing (fork, spawn and forkserver) and `if __name__
+# == "__main__"` behave as under `python3 main.py`. Runner frames never show
+# in tracebacks. sys.stdout and sys.stderr then write tagged records back
+# through the same socket, so their order is kept (see _tagged_streams).
 #
 # Multiprocessing needs POSIX semaphores, which glibc keeps in /dev/shm; the
 # sandbox forbids writing there (it is shared by every process on the host).
@@ -500,9 +502,11 @@ def _run():
     del main_file
     sys.argv = ["main.py"]
     sys.path.insert(0, os.getcwd())
-    # As `python3 main.py` sets up __main__ (tracebacks keep the short name).
+    # As `python3 main.py` sets up __main__, but __file__ and tracebacks keep
+    # the short name: an absolute one would show the server's paths on the
+    # page (doctest reports, programs printing __file__).
     main = type(sys)("__main__")
-    main.__file__ = main_path
+    main.__file__ = "main.py"
     main.__cached__ = None
     main.__loader__ = SourceFileLoader("__main__", main_path)
     main.__spec__ = None

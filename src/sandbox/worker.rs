@@ -239,7 +239,20 @@ impl Worker {
             if killed_at.is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
                 break;
             }
+            // Pipes first: what a process wrote to fd 1 or 2 before another
+            // wrote a record (a multiprocessing child's traceback, then the
+            // parent's print after join()) is already in the pipe when the
+            // record arrives, and is shown first.
             let must_kill = tokio::select! {
+                biased;
+                r = self.stdout.read(&mut out_buf), if out_open => match r {
+                    Ok(n) if n > 0 => run.push(PIPE_OUT, &out_buf[..n]).await,
+                    _ => { out_open = false; run.finish(PIPE_OUT).await }
+                },
+                r = self.stderr.read(&mut err_buf), if err_open => match r {
+                    Ok(n) if n > 0 => run.push(PIPE_ERR, &err_buf[..n]).await,
+                    _ => { err_open = false; run.finish(PIPE_ERR).await }
+                },
                 r = self.chan.recv(&mut chan_buf), if chan_open => match r {
                     Ok(n) if n > 0 => {
                         let stream = if chan_buf[0] == b'2' { TAGGED_ERR } else { TAGGED_OUT };
@@ -249,14 +262,6 @@ impl Worker {
                         chan_open = false;
                         run.finish(TAGGED_OUT).await || run.finish(TAGGED_ERR).await
                     }
-                },
-                r = self.stdout.read(&mut out_buf), if out_open => match r {
-                    Ok(n) if n > 0 => run.push(PIPE_OUT, &out_buf[..n]).await,
-                    _ => { out_open = false; run.finish(PIPE_OUT).await }
-                },
-                r = self.stderr.read(&mut err_buf), if err_open => match r {
-                    Ok(n) if n > 0 => run.push(PIPE_ERR, &err_buf[..n]).await,
-                    _ => { err_open = false; run.finish(PIPE_ERR).await }
                 },
                 s = self.child.wait(), if status.is_none() => {
                     status = Some(s);
