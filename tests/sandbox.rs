@@ -10,7 +10,7 @@ use snakepit::sandbox::{RunError, RunOutcome, RunRequest, Sandbox};
 use support::*;
 
 fn sb() -> &'static Sandbox {
-    shared("hostile", 6_100_000)
+    shared("hostile", UID_BASE)
 }
 
 /// Runs `code` (after the prelude), hands the outcome to `check`, then
@@ -185,7 +185,7 @@ fn raw_syscalls_through_ctypes_are_refused() {
 
 #[test]
 fn symlinks_and_hardlinks_do_not_lead_out_of_scratch() {
-    let code = "import os\nos.symlink('/etc/passwd', 'p')\nos.symlink('/', 'root')\nfor path in ('p', 'root/etc/hostname'):\n    try:\n        open(path).read()\n        print('read', path)\n    except OSError as e:\n        print('refused', e.errno)\ntry:\n    os.link('/etc/passwd', 'h')\n    print('linked')\nexcept OSError as e:\n    print('link refused')\n";
+    let code = "import os\nos.symlink('/etc/hostname', 'p')\nos.symlink('/', 'root')\nfor path in ('p', 'root/etc/hostname'):\n    try:\n        open(path).read()\n        print('read', path)\n    except OSError as e:\n        print('refused', e.errno)\ntry:\n    os.link('/etc/passwd', 'h')\n    print('linked')\nexcept OSError as e:\n    print('link refused')\n";
     hostile(code, |o| {
         assert_eq!(o.stdout, "refused 13\nrefused 13\nlink refused\n", "{o:?}")
     });
@@ -195,26 +195,48 @@ fn symlinks_and_hardlinks_do_not_lead_out_of_scratch() {
 fn server_files_environment_and_database_are_unreadable() {
     let db = scratch_root("db.sqlite");
     std::fs::write(&db, "secret").expect("db file");
+    // Another process outside the run, with a secret in its environment.
+    let mut other = std::process::Command::new("sleep")
+        .arg("60")
+        .env("SNAKEPIT_SECRET", "hunter2")
+        .spawn()
+        .expect("sleep");
+    let other_pid = other.id();
+    // /proc is readable (the run's own entries, cpuinfo, ...); what the kernel
+    // guards with ptrace checks stays out of reach for the server and for
+    // every process outside the run: environment, memory, maps, what its fds
+    // point to, cwd, root. (The kernel lets a same-uid process list another's
+    // fd numbers, not open them; the server's, not dumpable, are root's.)
     let code = format!(
-        "import os\nfor path in ('/etc/passwd', '/etc/shadow', f'/proc/{{os.getppid()}}/environ', \
-         f'/proc/{{os.getppid()}}/cmdline', '/proc/self/environ', {db:?}, os.path.dirname(os.getcwd()) + '/../'):\n\
+        "import os\nppid = os.getppid()\n\
+         for path in ('/etc/shadow', f'/proc/{{ppid}}/environ', f'/proc/{{ppid}}/mem', f'/proc/{{ppid}}/fd/',\n\
+         \x20            f'/proc/{{ppid}}/cwd/', f'/proc/{{ppid}}/root/', f'/proc/{{ppid}}/maps', '/proc/{other_pid}/environ',\n\
+         \x20            '/proc/{other_pid}/maps', '/proc/{other_pid}/cwd/', '/proc/{other_pid}/fd/0', {db:?}, os.path.dirname(os.getcwd()) + '/../'):\n\
          \x20   try:\n\
-         \x20       print('read', len(open(path).read()) if not path.endswith('/') else os.listdir(path))\n\
+         \x20       print('read', len(open(path, 'rb').read(100)) if not path.endswith('/') else os.listdir(path))\n\
          \x20   except OSError as e:\n\
          \x20       print('refused', e.errno)\n\
+         args = [a for a in open(f'/proc/{{ppid}}/cmdline', 'rb').read().split(b'\\0') if a]\n\
+         print('server arguments shown:', len(args) - 1)\n\
          print(sorted(os.environ))\n"
     );
     hostile(&code, |o| {
         let refused = o.stdout.matches("refused").count();
-        assert_eq!(refused, 7, "{o:?}");
+        assert_eq!(refused, 13, "{o:?}");
+        assert!(!o.stdout.contains("hunter2"));
+        assert!(o.stdout.contains("server arguments shown: 0\n"), "{o:?}");
+        let names = "'HOME', 'LANG', 'LOGNAME', 'MALLOC_ARENA_MAX', 'PATH', 'TMPDIR', 'USER'";
         assert!(
-            o.stdout
-                .ends_with("['HOME', 'LANG', 'LC_CTYPE', 'MALLOC_ARENA_MAX', 'PATH', 'TMPDIR']\n")
-                || o.stdout
-                    .ends_with("['HOME', 'LANG', 'MALLOC_ARENA_MAX', 'PATH', 'TMPDIR']\n"),
+            o.stdout.ends_with(&format!("[{names}]\n"))
+                || o.stdout.ends_with(&format!(
+                    "[{}]\n",
+                    names.replace("'LANG', ", "'LANG', 'LC_CTYPE', ")
+                )),
             "{o:?}"
         );
     });
+    other.kill().ok();
+    other.wait().ok();
 }
 
 #[test]
@@ -229,7 +251,7 @@ fn writing_outside_scratch_is_refused() {
          \x20   except OSError as e:\n\
          \x20       print('refused', e.errno)\n\
          with tempfile.NamedTemporaryFile() as f:\n\
-         \x20   print(f.name.startswith(os.getcwd()))\n"
+         \x20   print(f.name.startswith(os.path.dirname(os.getcwd()) + '/'))\n"
     );
     hostile(&code, |o| {
         assert_eq!(o.stdout, "refused 13\n".repeat(5) + "True\n", "{o:?}")
@@ -303,8 +325,9 @@ fn privileges_and_limits_cannot_be_raised() {
          \x20       print('raised')\n\
          \x20   except (OSError, ValueError) as e:\n\
          \x20       print('refused')\n\
-         for call in (lambda: os.setuid(0), lambda: os.chmod({runner:?}, 0), lambda: os.listdir('/proc'),\n\
-         \x20            lambda: os.chmod('/tmp', 0o777), lambda: os.utime({runner:?})):\n\
+         for call in (lambda: os.setuid(0), lambda: os.chmod({runner:?}, 0), lambda: os.listdir(f'/proc/{{os.getppid()}}/fd'),\n\
+         \x20            lambda: os.chmod('/tmp', 0o777), lambda: os.utime({runner:?}),\n\
+         \x20            lambda: os.fchmod(os.open({runner:?}, os.O_RDONLY), 0)):\n\
          \x20   try:\n\
          \x20       call()\n\
          \x20       print('allowed')\n\
@@ -314,7 +337,8 @@ fn privileges_and_limits_cannot_be_raised() {
     hostile(&code, |o| {
         // utime of a file it cannot write is refused by DAC (root) or by
         // ownership rules; the rest by rlimits, capabilities, Landlock, seccomp.
-        assert_eq!(o.stdout, "refused\n".repeat(8), "{o:?}");
+        // The server's runner cannot even be opened: each run reads its own copy.
+        assert_eq!(o.stdout, "refused\n".repeat(9), "{o:?}");
     });
     let meta = std::fs::metadata(&runner).expect("runner");
     use std::os::unix::fs::PermissionsExt;

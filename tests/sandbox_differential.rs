@@ -11,7 +11,7 @@ use support::*;
 
 fn sb() -> &'static Sandbox {
     shared_with(|| {
-        let mut cfg = config("differential", 3, 64, 6_200_000);
+        let mut cfg = config("differential", 3, 64, UID_BASE);
         cfg.limits = Limits::default();
         cfg
     })

@@ -45,7 +45,7 @@ async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 #[test]
 fn runs_beyond_the_pool_size_queue_and_all_complete() {
     rt().block_on(async {
-        let sb = pool("queue", 2, 8, 6_300_000).await;
+        let sb = pool("queue", 2, 8, UID_BASE).await;
         let t = Instant::now();
         let runs: Vec<_> = (0..5)
             .map(|i| {
@@ -79,7 +79,7 @@ fn runs_beyond_the_pool_size_queue_and_all_complete() {
 #[test]
 fn beyond_the_queue_the_answer_is_busy() {
     rt().block_on(async {
-        let sb = pool("busy", 1, 1, 6_310_000).await;
+        let sb = pool("busy", 1, 1, UID_BASE).await;
         let long = "import time\ntime.sleep(1)\n";
         let a = tokio::spawn({
             let sb = sb.clone();
@@ -106,7 +106,7 @@ fn beyond_the_queue_the_answer_is_busy() {
 #[test]
 fn one_client_cannot_starve_another() {
     rt().block_on(async {
-        let sb = pool("fair", 1, 8, 6_320_000).await;
+        let sb = pool("fair", 1, 8, UID_BASE).await;
         let done = Arc::new(Mutex::new(Vec::new()));
         let submit = |client: &'static str, i: usize| {
             let (sb, done) = (sb.clone(), done.clone());
@@ -142,7 +142,7 @@ fn one_client_cannot_starve_another() {
 #[test]
 fn dropping_the_run_stops_it_and_frees_the_worker() {
     rt().block_on(async {
-        let sb = pool("cancel", 1, 4, 6_330_000).await;
+        let sb = pool("cancel", 1, 4, UID_BASE).await;
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
         let run = sb.run(
             req(&format!("{PRELUDE}import time\ntime.sleep(30)"), "c"),
@@ -179,7 +179,7 @@ fn dropping_the_run_stops_it_and_frees_the_worker() {
 #[test]
 fn metrics_count_runs_timeouts_and_durations() {
     rt().block_on(async {
-        let mut cfg = config("metrics", 2, 4, 6_340_000);
+        let mut cfg = config("metrics", 2, 4, UID_BASE);
         cfg.limits.wall = Duration::from_millis(500);
         let sb = Sandbox::start(cfg).await.expect("start");
         assert!(sb.run(req("print(1)", "m"), None).await.is_ok());
@@ -217,7 +217,8 @@ fn metrics_count_runs_timeouts_and_durations() {
 #[test]
 fn shutdown_kills_idle_workers_and_removes_scratch() {
     rt().block_on(async {
-        let sb = pool("shutdown", 2, 4, 6_350_000).await;
+        let sb = pool("shutdown", 2, 4, UID_BASE).await;
+        let base = sb.layers().uid_base;
         let root = scratch_root("shutdown");
         assert!(std::fs::read_dir(&root).expect("root").count() >= 2);
         sb.shutdown().await;
@@ -227,7 +228,7 @@ fn shutdown_kills_idle_workers_and_removes_scratch() {
             .map(|e| e.file_name())
             .collect();
         assert!(left.is_empty(), "left behind: {left:?}");
-        for uid in [6_350_000, 6_350_001] {
+        for uid in base.into_iter().flat_map(|b| [b, b + 1]) {
             assert!(
                 processes().iter().all(|p| p.1 != uid),
                 "uid {uid} still has processes"
@@ -243,7 +244,7 @@ fn shutdown_kills_idle_workers_and_removes_scratch() {
 #[test]
 fn an_idle_worker_that_died_is_replaced() {
     rt().block_on(async {
-        let sb = pool("dead", 1, 4, 6_360_000).await;
+        let sb = pool("dead", 1, 4, UID_BASE).await;
         // The warm worker: the process whose working directory is in this pool's scratch.
         let root = scratch_root("dead").canonicalize().expect("root");
         let victims: Vec<i32> = processes()
@@ -280,7 +281,7 @@ fn start_removes_scratch_left_by_a_dead_server() {
         }
         let live = root.join(format!("run-{}-99", std::process::id()));
         std::fs::create_dir_all(&live).expect("live dir");
-        let sb = Sandbox::start(config("stale", 1, 1, 6_370_000))
+        let sb = Sandbox::start(config("stale", 1, 1, UID_BASE))
             .await
             .expect("start");
         assert!(!root.join("run-4194305-7").exists() && !stale[1].exists());

@@ -93,10 +93,18 @@ fn confine_and_exec(spec: &HelperSpec) -> Result<std::convert::Infallible, Strin
         cstring(b"-u")?,
         cstring(spec.runner.as_os_str().as_bytes())?,
     ];
-    let work = spec.workdir.as_os_str().as_bytes();
+    // HOME and TMPDIR beside the working directory, not in it: as on a real
+    // machine, what lands there does not show in the program's `os.listdir()`.
+    let home = spec.scratch.join("home");
+    let tmp = spec.scratch.join("tmp");
+    // getpass.getuser() and friends read these first; the run's uid has a
+    // passwd entry only when it is the (non-root) server's own.
+    let user = user_name(spec.uid.unwrap_or_else(|| unsafe { libc::getuid() }));
     let env = [
-        cstring(&[b"HOME=", work].concat())?,
-        cstring(&[b"TMPDIR=", work].concat())?,
+        cstring(&[b"HOME=", home.as_os_str().as_bytes()].concat())?,
+        cstring(&[b"TMPDIR=", tmp.as_os_str().as_bytes()].concat())?,
+        cstring(&[b"USER=", user.as_bytes()].concat())?,
+        cstring(&[b"LOGNAME=", user.as_bytes()].concat())?,
         cstring(b"PATH=/usr/local/bin:/usr/bin:/bin")?,
         cstring(b"LANG=C.UTF-8")?,
         // One malloc arena per thread reserves 64 MiB of address space each;
@@ -141,6 +149,12 @@ fn confine_and_exec(spec: &HelperSpec) -> Result<std::convert::Infallible, Strin
     report.rlimits = set_rlimits(spec, nproc, &mut report.problems);
 
     if is_root && let Some(uid) = spec.uid {
+        // The server created the stdout and stderr pipes, so they belong to
+        // root (mode 0600): the run could write to them but not reopen them
+        // through /dev/stdout, /dev/stderr or /proc/self/fd. Give them to it.
+        for fd in [1, 2] {
+            unsafe { libc::fchown(fd, uid, uid) };
+        }
         // setgroups/setresgid/setresuid: the run gets a uid of its own, so
         // RLIMIT_NPROC is per run and DAC keeps it out of other runs' files.
         let ok = unsafe {
@@ -172,10 +186,17 @@ fn confine_and_exec(spec: &HelperSpec) -> Result<std::convert::Infallible, Strin
     report.no_new_privs = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } == 0;
 
     apply_landlock(spec, &mut report);
-    match seccomp::install(spec.server_pid, report.uid.is_none()) {
+    let fd_metadata = report.uid.is_some() || !server_owns_what_runs_read(spec);
+    match seccomp::install(spec.server_pid, report.uid.is_none(), fd_metadata) {
         Ok(()) => report.seccomp = true,
         Err(e) => report.problems.push(format!("seccomp: {e}")),
     }
+
+    // Whatever the server was started with (`trap '' INT`, a blocked signal
+    // mask from a service manager): the run starts as from a fresh shell,
+    // every signal at its default and none blocked. Ignored dispositions and
+    // the mask would otherwise survive execve.
+    reset_signals();
 
     let line = format!(
         "{READY_PREFIX}{}\n",
@@ -200,6 +221,54 @@ fn confine_and_exec(spec: &HelperSpec) -> Result<std::convert::Infallible, Strin
         std::io::Error::last_os_error()
     );
     std::process::exit(127)
+}
+
+/// Whether the interpreter or its library directories belong to this
+/// (non-root) process's uid, like an interpreter installed in the user's
+/// home: a run sharing the uid could then open them and chmod them through
+/// the descriptor, so metadata changes stay refused altogether.
+fn server_owns_what_runs_read(spec: &HelperSpec) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let me = unsafe { libc::getuid() };
+    let python = std::fs::canonicalize(&spec.python).unwrap_or_else(|_| spec.python.clone());
+    spec.read_only
+        .iter()
+        .chain([&spec.python, &python])
+        .any(|p| match std::fs::metadata(p) {
+            Ok(m) => m.uid() == me,
+            Err(_) => true,
+        })
+}
+
+/// Every signal back to its default disposition, and an empty signal mask.
+fn reset_signals() {
+    unsafe {
+        for sig in 1..=libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                // Fails harmlessly for the few signals glibc reserves.
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+}
+
+/// The login name of `uid` in /etc/passwd, or `snakepit` for a uid with no
+/// entry (the per-run uids).
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let mut f = line.split(':');
+                let name = f.next()?;
+                let id = f.nth(1)?.parse::<u32>().ok()?;
+                (id == uid && !name.is_empty()).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| "snakepit".into())
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString, String> {
@@ -341,6 +410,13 @@ pub(crate) fn landlock_abi() -> i32 {
 }
 
 /// Read-only paths every worker needs besides the interpreter's own prefix.
+/// Besides libraries: the harmless, world-readable system files ordinary
+/// programs read (users and groups, host and service names, CA
+/// certificates), and `/proc`. What in `/proc` belongs to other processes
+/// (environment, memory, fds, maps) is guarded by the kernel's ptrace access
+/// checks: Landlock denies them across domains, the per-run uid denies them
+/// across uids, and the server is not dumpable; see `server_is_protected` in
+/// tests/sandbox.rs.
 pub(crate) const SYSTEM_READ_ONLY: &[&str] = &[
     "/usr",
     "/lib",
@@ -351,11 +427,29 @@ pub(crate) const SYSTEM_READ_ONLY: &[&str] = &[
     "/etc/localtime",
     "/etc/mime.types",
     "/etc/os-release",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/gai.conf",
+    "/etc/resolv.conf",
+    "/etc/nsswitch.conf",
+    "/etc/services",
+    "/etc/protocols",
+    // /etc/ssl/private is 0700 root: DAC keeps it out of reach.
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/proc",
     "/sys/devices/system/cpu",
     "/dev/urandom",
     "/dev/random",
     "/dev/zero",
 ];
+
+/// Pseudo-terminals (`os.openpty()`, the `pty` module): only for runs with a
+/// uid of their own. Sharing the server's uid, a run could open the
+/// terminals of that user's sessions, so then they stay out of reach.
+const PTY_PATHS: &[&str] = &["/dev/ptmx", "/dev/pts"];
 
 fn apply_landlock(spec: &HelperSpec, report: &mut HelperReport) {
     let kernel = landlock_abi();
@@ -400,11 +494,14 @@ fn build_ruleset(spec: &HelperSpec, abi: ABI) -> Result<RestrictionStatus, landl
         .chain(SYSTEM_READ_ONLY.iter().map(Path::new))
         .chain(std::iter::once(spec.runner.as_path()))
         .collect();
+    let ptys: &[&str] = if spec.uid.is_some() { PTY_PATHS } else { &[] };
+    let terminal = AccessFs::from_read(abi) | AccessFs::WriteFile | AccessFs::IoctlDev;
     ruleset
         .create()?
         .add_rules(path_beneath_rules(read_only, AccessFs::from_read(abi)))?
         .add_rules(path_beneath_rules([&spec.scratch], AccessFs::from_all(abi)))?
         .add_rules(path_beneath_rules(["/dev/null"], AccessFs::from_all(abi)))?
+        .add_rules(path_beneath_rules(ptys, terminal & AccessFs::from_all(abi)))?
         .restrict_self()
 }
 

@@ -97,8 +97,9 @@ pub struct SandboxConfig {
     /// The binary to re-run as the helper; `None`: the current executable.
     /// Tests set it to the `snakepit` binary since they are not it.
     pub helper: Option<PathBuf>,
-    /// First of the uids given to the worker slots when the server is root
-    /// (slot i runs as `uid_base + i`).
+    /// Where the uids given to the worker slots start when the server is
+    /// root: the pool takes the first free block of 1024 from here up (slot
+    /// i runs as block + i), all below 2,097,151 (tar's USTAR limit).
     pub uid_base: u32,
 }
 
@@ -113,7 +114,7 @@ impl Default for SandboxConfig {
             limits: Limits::default(),
             insecure: false,
             helper: None,
-            uid_base: 6_000_000,
+            uid_base: 1_048_576,
         }
     }
 }

@@ -100,6 +100,7 @@ impl Inner {
             libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
             libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         }
+        super::setup::hide_command_line();
         let env = WorkerEnv {
             helper: match &cfg.helper {
                 Some(h) => h.clone(),
@@ -110,14 +111,18 @@ impl Inner {
             read_only,
             scratch_root,
             limits: cfg.limits.clone(),
-            uid_base: is_root.then_some(cfg.uid_base),
+            uid_base: if is_root {
+                Some(super::setup::lease_uid_block(cfg.uid_base, cfg.workers)?)
+            } else {
+                None
+            },
             server_pid: std::process::id() as i32,
             pool_size: cfg.workers,
         };
         let probe = Worker::spawn(&env, 0, 0)
             .await
             .map_err(|e| SandboxError::SelfTest(format!("starting a worker: {e}")))?;
-        let layers = layers_of(&probe.report, cfg.uid_base);
+        let layers = layers_of(&probe.report, env.uid_base.unwrap_or(cfg.uid_base));
         let problems = probe.report.problems.join("; ");
         if !layers.meets_minimum() && !cfg.insecure {
             probe.destroy().await;
@@ -126,7 +131,8 @@ impl Inner {
         if !is_root {
             tracing::warn!(
                 "sandbox: the server is not root, so runs share its uid: the process \
-                 budget is shared and chmod/chown are denied to snippets (the container \
+                 budget is shared, snippets chmod/chown only files they can open and get \
+                 no ptys (the container \
                  image runs this way, with its pids limit as the outer bound); a server \
                  started as root on a host gives every run a uid of its own"
             );
@@ -168,7 +174,8 @@ impl Inner {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 match Worker::spawn(&self.env, slot, id).await {
                     Ok(w) => {
-                        let layers = layers_of(&w.report, self.cfg.uid_base);
+                        let layers =
+                            layers_of(&w.report, self.env.uid_base.unwrap_or(self.cfg.uid_base));
                         if !layers.meets_minimum() && !self.cfg.insecure {
                             // Every worker is checked, not just the first one.
                             tracing::error!(%layers, "sandbox worker below the minimum; not used");

@@ -1,9 +1,11 @@
-# Snakepit's snippet runner. The sandbox starts `python3 -I -u` on this file
-# ahead of time; it waits on stdin for one header line of options and then
-# one program (UTF-8, ended by EOF), writes it to main.py in the run's scratch
-# directory and runs it as __main__, so tracebacks, multiprocessing (fork,
-# spawn and forkserver) and `if __name__ == "__main__"` behave as under
-# `python3 main.py`. Runner frames never show in tracebacks.
+# Snakepit's snippet runner. The sandbox starts `python3 -I -S -u` on this
+# file ahead of time; it waits on stdin (a SOCK_SEQPACKET socket) for one
+# record of options and then the program (UTF-8, ended by EOF), writes it to
+# main.py in the run's working directory and runs it as __main__, so
+# tracebacks, multiprocessing (fork, spawn and forkserver) and `if __name__
+# == "__main__"` behave as under `python3 main.py`. Runner frames never show
+# in tracebacks. sys.stdout and sys.stderr then write tagged records back
+# through the same socket, so their order is kept (see _tagged_streams).
 #
 # Multiprocessing needs POSIX semaphores, which glibc keeps in /dev/shm; the
 # sandbox forbids writing there (it is shared by every process on the host).
@@ -114,8 +116,10 @@ def _patch_semlock(_multiprocessing, shm):
                         return False
                     if e != 4:  # EINTR: signal handlers run, then retry
                         fail()
-            self._n += 1
+            # The owner first, then the count: a thread asking _is_mine() in
+            # between sees a count of 0, never a stale owner with a count.
             self._tid = threading.get_ident()
+            self._n += 1
             return True
 
         def release(self):
@@ -127,9 +131,13 @@ def _patch_semlock(_multiprocessing, shm):
                     return
             elif self._get_value() >= self.maxvalue:
                 raise ValueError("semaphore or lock released too many times")
-            if libc()[1].sem_post(self.handle) < 0:
-                fail()
+            # The bookkeeping before the post: sem_post through ctypes drops
+            # the GIL, and a thread waiting in acquire() runs at once (the C
+            # original does both under the GIL). Undone should the post fail.
             self._n -= 1
+            if libc()[1].sem_post(self.handle) < 0:
+                self._n += 1
+                fail()
 
         __enter__ = acquire
 
@@ -159,13 +167,20 @@ def _patch_semlock(_multiprocessing, shm):
     _multiprocessing.sem_unlink = sem_unlink
 
 
+def _read_expr(path):
+    # An expression reading `path` as bytes (the source's own encoding, not
+    # the locale's) and closing it (no ResourceWarning under -W), binding no
+    # name: it runs in other modules' namespaces.
+    return "(lambda f: (f.read(), f.close())[0])(open(%r, 'rb'))" % path
+
+
 def _patch_util(util, shm, runner):
     # Interpreters multiprocessing starts get `-c BOOT` ahead of their own
     # `-c PROG`: BOOT re-runs this file in child mode, which installs the
     # same hooks and then runs PROG as the real `-c` program.
-    boot = ("import sys; exec(compile(open(%r).read(), %r, 'exec'), "
+    boot = ("import sys; exec(compile(%s, %r, 'exec'), "
             "{'__name__': '__snakepit_child__', '__file__': %r, 'SHM': %r})"
-            ) % (runner, runner, runner, shm)
+            ) % (_read_expr(runner), runner, runner, shm)
     flags = util._args_from_interpreter_flags
     util._args_from_interpreter_flags = lambda: flags() + ["-c", boot]
 
@@ -312,10 +327,126 @@ def _child():
     # argv: ['-c', '-c', PROG, ...args] → run PROG with argv ['-c', ...args].
     _site_builtins()
     _install_hooks(SHM, __file__)  # noqa: F821 (given by BOOT)
+    _metadata_through_fds(__file__)
     prog = sys.argv[2]
     sys.argv[:] = ["-c"] + sys.argv[3:]
     main = sys.modules["__main__"]
     exec(compile(prog, "<string>", "exec"), main.__dict__)
+
+
+def _user_site_hook(shm, runner):
+    # Interpreters the program starts itself (`subprocess.run([sys.executable,
+    # ...])`) run `site`, which reads *.pth files in the user's site-packages
+    # under HOME (the run's own, beside its working directory). One line
+    # there installs the same hooks, so multiprocessing works in them too.
+    # An interpreter started with -I, -s or -S skips it (see the README).
+    import os
+    import sysconfig
+
+    scheme = "posix_user" if os.name == "posix" else "nt_user"
+    try:
+        site_dir = sysconfig.get_path("purelib", scheme)
+        os.makedirs(site_dir, exist_ok=True)
+        line = ("import sys; exec(compile(%s, %r, 'exec'), "
+                "{'__name__': '__snakepit_site__', '__file__': %r, 'SHM': %r})\n"
+                ) % (_read_expr(runner), runner, runner, shm)
+        with open(os.path.join(site_dir, "_snakepit_run.pth"), "w") as f:
+            f.write(line)
+    except OSError:
+        pass
+
+
+def _tagged_streams(chan, merge):
+    # The program's sys.stdout and sys.stderr write through one ordered
+    # channel to the server (the SOCK_SEQPACKET socket that brought the
+    # code): every write is one record tagged b"1" (stdout) or b"2" (stderr),
+    # so the page shows them in the order written while keeping them apart.
+    # What is written at the C level (os.write(1, ...), other programs) still
+    # goes to the plain pipes of fds 1 and 2, which fileno() names.
+    import io
+    import os
+
+    class Tagged(io.RawIOBase):
+        def __init__(self, tag, fd, name):
+            self._tag, self._fd, self.name, self.mode = tag, fd, name, "wb"
+
+        def write(self, b):
+            data = memoryview(b).cast("B")
+            for i in range(0, len(data), 32768):
+                os.write(chan, self._tag + data[i:i + 32768].tobytes())
+            return len(data)
+
+        def fileno(self):
+            return self._fd
+
+        def writable(self):
+            return True
+
+    streams = []
+    for tag, fd, name, errors in ((b"1", 1, "<stdout>", sys.stdout.errors),
+                                  (b"1" if merge else b"2", 2, "<stderr>", sys.stderr.errors)):
+        streams.append(io.TextIOWrapper(Tagged(tag, fd, name), encoding=sys.stdout.encoding,
+                                        errors=errors, line_buffering=False, write_through=True))
+    return streams
+
+
+def _metadata_through_fds(runner):
+    # When the server is not root, runs share its uid, and seccomp refuses
+    # chmod, chown and utime by path: Landlock does not govern them, and they
+    # could reach the server's own files. Through a descriptor they are
+    # allowed (unless the interpreter itself belongs to that uid): the file
+    # must be opened first, and Landlock decides what opens. So calls by path
+    # refused with EPERM are retried on a descriptor; what cannot be opened
+    # (a symlink itself, a file without read permission) gets an error that
+    # says why.
+    import errno
+    import os
+
+    if os.stat(runner).st_uid != os.getuid():
+        return  # a uid of its own: nothing is refused
+    why = ("Operation not permitted: with a non-root server, runs share its uid and the "
+           "sandbox allows chmod, chown and utime only on files the run can open")
+
+    def wrap(fn, by_fd):
+        def call(path, *args, dir_fd=None, follow_symlinks=True, **kwargs):
+            kw = dict(kwargs)
+            if dir_fd is not None:
+                kw["dir_fd"] = dir_fd
+            if not follow_symlinks:
+                kw["follow_symlinks"] = False
+            try:
+                return fn(path, *args, **kw)
+            except PermissionError as e:
+                if e.errno != errno.EPERM or isinstance(path, int):
+                    raise
+                if dir_fd is not None or (not follow_symlinks and os.path.islink(path)):
+                    raise PermissionError(errno.EPERM, why, path) from None
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    raise PermissionError(errno.EPERM, why, path) from None
+                try:
+                    return by_fd(fd, *args, **kwargs)
+                finally:
+                    os.close(fd)
+        call.__name__, call.__qualname__, call.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        call.__module__ = fn.__module__
+        return call
+
+    os.chmod = wrap(os.chmod, os.fchmod)
+    os.chown = wrap(os.chown, os.fchown)
+    os.utime = wrap(os.utime, os.utime)
+    lchown = os.lchown
+
+    def lchown_(path, *args):
+        try:
+            return lchown(path, *args)
+        except PermissionError as e:
+            if e.errno != errno.EPERM:
+                raise
+            raise PermissionError(errno.EPERM, why, path) from None
+    lchown_.__name__, lchown_.__qualname__, lchown_.__doc__ = "lchown", "lchown", lchown.__doc__
+    os.lchown = lchown_
 
 
 def _run():
@@ -325,37 +456,63 @@ def _run():
     # Warm-up, before the program arrives: the run's private shm directory
     # sits beside the working directory.
     _site_builtins()
+    runner = os.path.abspath(__file__)
     shm = os.path.join(os.path.dirname(os.getcwd()), "shm")
     if os.path.isdir(shm):
-        _install_hooks(shm, os.path.abspath(__file__))
+        _install_hooks(shm, runner)
+        _user_site_hook(shm, runner)
     # Pay now for what every run would pay first: the parser's first use
     # (~0.5 ms), creating main.py, and a full collection of the runner's own
     # objects, frozen so the collection at the end scans only the program's.
     import gc
 
     compile("pass\n", "main.py", "exec")
-    main_file = open("main.py", "w", encoding="utf-8")
+    main_path = os.path.join(os.getcwd(), "main.py")
+    main_file = open(main_path, "w", encoding="utf-8")
+    from importlib.machinery import SourceFileLoader
+
+    chan = _private_fd(0)
     gc.collect()
     gc.freeze()
     # Tell the server this interpreter is warm: it hands out warm ones only.
     sys.stdout.buffer.write(b"SNAKEPIT-READY\n")
     sys.stdout.buffer.flush()
-    # One header line of options ("merge_stderr=1"), then the program; once
-    # it is read, stdin stays at EOF for the program.
-    options = sys.stdin.buffer.readline().decode("utf-8", "replace").split()
-    source = sys.stdin.buffer.read().decode("utf-8")
-    if "merge_stderr=1" in options:
-        os.dup2(1, 2)  # one pipe: stdout and stderr keep their order
-    del options, shm, gc
+    # stdin is a SOCK_SEQPACKET socket: one record of options
+    # ("merge_stderr=1 same_uid=1"), then the program in records, then EOF.
+    # It stays the output channel; the program's stdin is at EOF, as before.
+    records = []
+    while True:
+        r = os.read(chan, 1 << 16)
+        if not r:
+            break
+        records.append(r)
+    options = records[0].decode("utf-8", "replace").split() if records else []
+    source = b"".join(records[1:]).decode("utf-8")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    merge = "merge_stderr=1" in options
+    if merge:
+        os.dup2(1, 2)  # C-level writes: one pipe, in order
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__ = _tagged_streams(chan, merge)
+    _metadata_through_fds(runner)
+    del options, shm, gc, records, null, merge
     with main_file:
         main_file.write(source)
     del main_file
     sys.argv = ["main.py"]
     sys.path.insert(0, os.getcwd())
+    # As `python3 main.py` sets up __main__, but __file__ and tracebacks keep
+    # the short name: an absolute one would show the server's paths on the
+    # page (doctest reports, programs printing __file__).
     main = type(sys)("__main__")
     main.__file__ = "main.py"
+    main.__cached__ = None
+    main.__loader__ = SourceFileLoader("__main__", main_path)
+    main.__spec__ = None
     main.__builtins__ = builtins
     sys.modules["__main__"] = main
+    del main_path, SourceFileLoader, runner, chan
     status, code = 0, None
     try:
         code = compile(source, "main.py", "exec")
@@ -385,7 +542,25 @@ def _run():
     return status
 
 
+def _private_fd(fd):
+    # Moves `fd` out of the program's way: to the highest number the open
+    # files limit allows, so the program's own files get the numbers they
+    # would under plain python; not inherited by programs it executes.
+    import fcntl
+    import os
+
+    top = os.sysconf("SC_OPEN_MAX") - 1
+    try:
+        new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, max(top, 3))
+    except OSError:
+        new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    return new
+
+
 if __name__ == "__snakepit_child__":
     _child()
+elif __name__ == "__snakepit_site__":
+    _install_hooks(SHM, __file__)  # noqa: F821 (given by the .pth line)
+    _metadata_through_fds(__file__)
 else:
     _finish(_run())

@@ -88,16 +88,18 @@ fn denied() -> Vec<c_long> {
     v
 }
 
-/// Metadata changes Landlock does not govern. Denied only when the run
-/// shares the server's uid (no per-run uid): it could otherwise chmod the
-/// server's own files (the database, runner.py) out of reach. The cost:
-/// `os.chmod`, `os.utime` and `shutil.copy2` fail in that mode.
-fn metadata_changes() -> Vec<c_long> {
+/// Metadata changes Landlock does not govern, by path. Denied only when the
+/// run shares the server's uid (no per-run uid): it could otherwise chmod
+/// the server's own files (the database) out of reach. The same changes
+/// through a file descriptor stay allowed when `fd_metadata` is set
+/// (runner.py then opens the file first, so Landlock decides which files):
+/// the helper sets it only when nothing the run may open belongs to the
+/// server's uid (each run reads its own copy of the runner, and an
+/// interpreter installed under the server's uid turns it off).
+fn metadata_changes(fd_metadata: bool) -> Vec<c_long> {
     use libc::*;
     let mut v = vec![
-        SYS_fchmod,
         SYS_fchmodat,
-        SYS_fchown,
         SYS_fchownat,
         SYS_setxattr,
         SYS_lsetxattr,
@@ -106,7 +108,9 @@ fn metadata_changes() -> Vec<c_long> {
         SYS_lremovexattr,
         SYS_fremovexattr,
     ];
-    v.push(SYS_utimensat);
+    if !fd_metadata {
+        v.extend([SYS_fchmod, SYS_fchown, SYS_utimensat]);
+    }
     #[cfg(target_arch = "x86_64")]
     v.extend([
         SYS_chmod,
@@ -126,18 +130,25 @@ fn metadata_changes() -> Vec<c_long> {
 pub(crate) fn filter(
     server_pid: i32,
     same_uid_as_server: bool,
+    fd_metadata: bool,
 ) -> Result<ScmpFilterContext, libseccomp::error::SeccompError> {
     let eperm = ScmpAction::Errno(libc::EPERM);
     let sys = |nr: c_long| ScmpSyscall::from(nr as i32);
     let mut f = ScmpFilterContext::new(ScmpAction::Allow)?;
     f.set_act_badarch(ScmpAction::Errno(libc::ENOSYS))?;
     let extra = if same_uid_as_server {
-        metadata_changes()
+        metadata_changes(fd_metadata)
     } else {
         Vec::new()
     };
     for nr in denied().into_iter().chain(extra) {
         f.add_rule(eperm, sys(nr))?;
+    }
+    if same_uid_as_server && fd_metadata {
+        // utimensat(fd, NULL, ...) (futimens) names a descriptor; with a
+        // path it names a file Landlock never saw opened.
+        let with_path = ScmpArgCompare::new(1, ScmpCompareOp::NotEqual, 0);
+        f.add_rule_conditional(eperm, sys(libc::SYS_utimensat), &[with_path])?;
     }
     f.add_rule(ScmpAction::Errno(libc::ENOSYS), sys(libc::SYS_clone3))?;
     // `socket`'s domain is an int: any value but exactly AF_UNIX (upper bits
@@ -167,8 +178,12 @@ pub(crate) fn filter(
 
 /// Installs the filter on the calling (single) thread. Requires
 /// `no_new_privs`, which the helper sets first.
-pub(crate) fn install(server_pid: i32, same_uid_as_server: bool) -> std::io::Result<()> {
-    filter(server_pid, same_uid_as_server)
+pub(crate) fn install(
+    server_pid: i32,
+    same_uid_as_server: bool,
+    fd_metadata: bool,
+) -> std::io::Result<()> {
+    filter(server_pid, same_uid_as_server, fd_metadata)
         .and_then(|f| f.load())
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
@@ -178,7 +193,9 @@ mod tests {
     #[test]
     fn filter_builds_for_both_modes() {
         for same_uid in [false, true] {
-            super::filter(1234, same_uid).expect("libseccomp accepts every rule");
+            for fd_metadata in [false, true] {
+                super::filter(1234, same_uid, fd_metadata).expect("libseccomp accepts every rule");
+            }
         }
     }
 }

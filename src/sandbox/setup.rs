@@ -27,6 +27,85 @@ pub(crate) fn layers_of(r: &HelperReport, uid_base: u32) -> Layers {
     }
 }
 
+/// Per-run uids come in blocks of this many, one block per sandbox pool.
+pub(crate) const UID_BLOCK: u32 = 1024;
+/// The largest uid a POSIX (USTAR) tar header holds: 0o7777777.
+pub(crate) const USTAR_MAX_ID: u32 = 2_097_151;
+
+/// Takes a block of [`UID_BLOCK`] uids for a pool of `workers` (root only):
+/// the first block at or above `first` that no other pool on this host holds
+/// (an exclusive `flock` on `/run/snakepit-uids/<base>.lock`, held until the
+/// process exits, so the kernel frees it however the server ends). Several
+/// servers on one host thus never share uids (nor a process budget), and
+/// every uid stays within what `tarfile`'s USTAR format can record.
+pub(crate) fn lease_uid_block(first: u32, workers: usize) -> Result<u32, SandboxError> {
+    use std::os::fd::AsRawFd;
+    use std::sync::Mutex;
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+    if workers > UID_BLOCK as usize {
+        return Err(SandboxError::Config(format!(
+            "at most {UID_BLOCK} workers per pool when runs get their own uids"
+        )));
+    }
+    let dir = Path::new("/run/snakepit-uids");
+    std::fs::create_dir_all(dir)
+        .map_err(|e| SandboxError::Io(format!("{}: {e}", dir.display())))?;
+    let mut base = first;
+    while base
+        .checked_add(UID_BLOCK - 1)
+        .is_some_and(|last| last <= USTAR_MAX_ID)
+    {
+        let path = dir.join(format!("{base}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| SandboxError::Io(format!("{}: {e}", path.display())))?;
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            HELD.lock().unwrap_or_else(|p| p.into_inner()).push(file);
+            return Ok(base);
+        }
+        base += UID_BLOCK;
+    }
+    Err(SandboxError::Config(format!(
+        "no free block of {UID_BLOCK} uids between {first} and {USTAR_MAX_ID} (tar's limit)"
+    )))
+}
+
+/// Hides the server's arguments from `/proc/<pid>/cmdline`, which every
+/// process may read (the kernel guards a process's environment, memory and
+/// fds with ptrace checks, but not its command line): everything after
+/// `argv[0]` is overwritten with NUL bytes, as `setproctitle` does. The
+/// arguments were parsed at start-up; nothing reads them again.
+pub(crate) fn hide_command_line() {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after "(comm)" start at field 3; arg_start and arg_end are 48, 49.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (Some(start), Some(end)) = (
+        fields.get(45).and_then(|f| f.parse::<usize>().ok()),
+        fields.get(46).and_then(|f| f.parse::<usize>().ok()),
+    ) else {
+        return;
+    };
+    if start == 0 || end <= start {
+        return;
+    }
+    // SAFETY: [arg_start, arg_end) is the process's own argument area on its
+    // stack, readable and writable; argv[0] keeps its bytes and its NUL.
+    unsafe {
+        let area = std::slice::from_raw_parts_mut(start as *mut u8, end - start);
+        if let Some(first_nul) = area.iter().position(|&b| b == 0) {
+            area[first_nul..].fill(0);
+        }
+    }
+}
+
 /// Creates the scratch root. When runs get their own uid, it (and every
 /// ancestor) must be searchable by others, or absolute paths such as TMPDIR
 /// would not resolve for the program.
@@ -108,13 +187,19 @@ pub(crate) fn write_runner(path: &Path) -> Result<(), SandboxError> {
 
 /// Asks the interpreter (unconfined, trusted code of ours) where it lives:
 /// its real executable and the directories its standard library needs, which
-/// become Landlock's read-only rules.
+/// become Landlock's read-only rules; among them where Debian's
+/// `sitecustomize.py` symlink in the standard library points (/etc/python3.X).
 pub(crate) async fn probe_python(python: &Path) -> Result<(PathBuf, Vec<PathBuf>), SandboxError> {
     const PROBE: &str = "import json, os, sys\n\
         exe = sys.executable\n\
         dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,\n\
                 os.path.dirname(os.path.realpath(exe))}\n\
         dirs.update(os.path.realpath(p) for p in sys.path if p and os.path.exists(p))\n\
+        for p in list(sys.path):\n\
+        \x20   for name in ('sitecustomize.py', 'usercustomize.py'):\n\
+        \x20       f = os.path.join(p, name)\n\
+        \x20       if p and os.path.islink(f) and os.path.exists(f):\n\
+        \x20           dirs.add(os.path.dirname(os.path.realpath(f)))\n\
         print(json.dumps({'exe': exe, 'dirs': sorted(dirs)}))\n";
     let err = |msg: String| SandboxError::Python {
         python: python.display().to_string(),

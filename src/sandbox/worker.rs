@@ -1,15 +1,19 @@
-//! One worker: a confined interpreter waiting for a program on stdin. It is
+//! One worker: a confined interpreter waiting for a program on stdin (a
+//! socket: see [`Channel`]). It is
 //! started ahead of time, used for exactly one run, then its whole process
 //! group is killed and reaped and its scratch directory removed.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep, sleep_until, timeout, timeout_at};
 
@@ -40,7 +44,9 @@ pub(crate) struct Worker {
     child: Child,
     /// Its process group (= its pid, it called setsid).
     pub pgid: i32,
-    stdin: Option<ChildStdin>,
+    /// The interpreter's stdin: the program goes in, its Python-level output
+    /// comes back in order (see [`Channel`]).
+    chan: Arc<Channel>,
     stdout: BufReader<ChildStdout>,
     stderr: ChildStderr,
     pub scratch: PathBuf,
@@ -60,11 +66,23 @@ impl Worker {
         let scratch = env
             .scratch_root
             .join(format!("run-{}-{id}", std::process::id()));
+        // work: the cwd; home, tmp: HOME and TMPDIR; shm: multiprocessing's
+        // semaphores and shared memory (runner.py).
         let (workdir, shm) = (scratch.join("work"), scratch.join("shm"));
-        make_scratch(&scratch, &[&workdir, &shm], uid).map_err(|e| format!("scratch: {e}"))?;
+        let (home, tmp) = (scratch.join("home"), scratch.join("tmp"));
+        make_scratch(&scratch, &[&workdir, &shm, &home, &tmp], uid)
+            .map_err(|e| format!("scratch: {e}"))?;
+        // Each run reads its own copy of the runner: with a shared uid it may
+        // change the metadata of files it can open (see seccomp.rs), and the
+        // server's copy must not be among them.
+        let runner = scratch.join("runner.py");
+        if let Err(e) = std::fs::copy(&env.runner, &runner) {
+            remove_tree(&scratch).await;
+            return Err(format!("runner: {e}"));
+        }
         let spec = HelperSpec {
             python: env.python.clone(),
-            runner: env.runner.clone(),
+            runner,
             scratch: scratch.clone(),
             workdir,
             read_only: env.read_only.clone(),
@@ -78,11 +96,18 @@ impl Worker {
             open_files: env.limits.open_files,
         };
         let spec = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
+        let (chan, theirs) = match Channel::pair() {
+            Ok(pair) => pair,
+            Err(e) => {
+                remove_tree(&scratch).await;
+                return Err(format!("channel: {e}"));
+            }
+        };
         let spawned = Command::new(&env.helper)
             .arg(HELPER_ARG)
             .arg(spec)
             .env_clear()
-            .stdin(Stdio::piped())
+            .stdin(Stdio::from(theirs))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -94,12 +119,9 @@ impl Worker {
                 return Err(format!("spawning {}: {e}", env.helper.display()));
             }
         };
-        let (Some(stdin), Some(stdout), Some(stderr), Some(pid)) = (
-            child.stdin.take(),
-            child.stdout.take(),
-            child.stderr.take(),
-            child.id(),
-        ) else {
+        let (Some(stdout), Some(stderr), Some(pid)) =
+            (child.stdout.take(), child.stderr.take(), child.id())
+        else {
             remove_tree(&scratch).await;
             return Err("helper pipes missing".into());
         };
@@ -107,7 +129,7 @@ impl Worker {
             slot,
             child,
             pgid: pid as i32,
-            stdin: Some(stdin),
+            chan: Arc::new(chan),
             stdout: BufReader::new(stdout),
             stderr,
             scratch,
@@ -181,23 +203,28 @@ impl Worker {
             deadline: Some(deadline),
             ..RunState::default()
         };
-        // runner.py's header line: space-separated options.
-        let header = if merge_stderr {
-            "merge_stderr=1\n"
-        } else {
-            "\n"
-        };
-        let mut input = header.as_bytes().to_vec();
-        input.extend_from_slice(code.as_bytes());
-        // Feed the program from a task: a program larger than the pipe buffer
-        // is read while its output is already being collected.
-        if let Some(mut stdin) = self.stdin.take() {
-            tokio::spawn(async move {
-                let _ = stdin.write_all(&input).await;
-            });
+        // runner.py's first record: space-separated options.
+        let mut header = vec!["run"];
+        if merge_stderr {
+            header.push("merge_stderr=1");
         }
+        let header = header.join(" ").into_bytes();
+        // Feed the program from a task: a program larger than the socket
+        // buffer is read while its output is already being collected.
+        let (chan, code) = (self.chan.clone(), code.as_bytes().to_vec());
+        tokio::spawn(async move {
+            if chan.send(&header).await.is_ok() {
+                for chunk in code.chunks(32 << 10) {
+                    if chan.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            chan.shut_write();
+        });
         let (mut out_buf, mut err_buf) = (vec![0u8; 16 << 10], vec![0u8; 16 << 10]);
-        let (mut out_open, mut err_open) = (true, true);
+        let mut chan_buf = vec![0u8; 64 << 10];
+        let (mut out_open, mut err_open, mut chan_open) = (true, true, true);
         let mut status = None;
         let mut killed_at: Option<Instant> = None;
         let mut cancelled = false;
@@ -205,21 +232,36 @@ impl Worker {
         let mut watch = tokio::time::interval_at(start + period, period);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if !out_open && !err_open && status.is_some() {
+            if !out_open && !err_open && !chan_open && status.is_some() {
                 break;
             }
             // Once killed, pipes close within milliseconds; never hang on them.
             if killed_at.is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
                 break;
             }
+            // Pipes first: what a process wrote to fd 1 or 2 before another
+            // wrote a record (a multiprocessing child's traceback, then the
+            // parent's print after join()) is already in the pipe when the
+            // record arrives, and is shown first.
             let must_kill = tokio::select! {
+                biased;
                 r = self.stdout.read(&mut out_buf), if out_open => match r {
-                    Ok(n) if n > 0 => run.push(false, &out_buf[..n]).await,
-                    _ => { out_open = false; run.finish(false).await }
+                    Ok(n) if n > 0 => run.push(PIPE_OUT, &out_buf[..n]).await,
+                    _ => { out_open = false; run.finish(PIPE_OUT).await }
                 },
                 r = self.stderr.read(&mut err_buf), if err_open => match r {
-                    Ok(n) if n > 0 => run.push(true, &err_buf[..n]).await,
-                    _ => { err_open = false; run.finish(true).await }
+                    Ok(n) if n > 0 => run.push(PIPE_ERR, &err_buf[..n]).await,
+                    _ => { err_open = false; run.finish(PIPE_ERR).await }
+                },
+                r = self.chan.recv(&mut chan_buf), if chan_open => match r {
+                    Ok(n) if n > 0 => {
+                        let stream = if chan_buf[0] == b'2' { TAGGED_ERR } else { TAGGED_OUT };
+                        run.push(stream, &chan_buf[1..n]).await
+                    }
+                    _ => {
+                        chan_open = false;
+                        run.finish(TAGGED_OUT).await || run.finish(TAGGED_ERR).await
+                    }
                 },
                 s = self.child.wait(), if status.is_none() => {
                     status = Some(s);
@@ -317,6 +359,13 @@ fn kill_group(pgid: i32) {
     }
 }
 
+/// The four byte streams of a run, each decoded on its own: fds 1 and 2
+/// (C-level writes) and the tagged records of sys.stdout and sys.stderr.
+const PIPE_OUT: usize = 0;
+const PIPE_ERR: usize = 1;
+const TAGGED_OUT: usize = 2;
+const TAGGED_ERR: usize = 3;
+
 /// Output bookkeeping of one run: cap, decoding, streaming.
 #[derive(Default)]
 struct RunState {
@@ -324,29 +373,20 @@ struct RunState {
     cap: usize,
     deadline: Option<Instant>,
     used: usize,
-    out: Utf8Stream,
-    err: Utf8Stream,
+    decoders: [Utf8Stream; 4],
     outcome: RunOutcome,
 }
 
 impl RunState {
     /// Returns true when the run must be killed (output cap reached).
-    async fn push(&mut self, is_err: bool, bytes: &[u8]) -> bool {
-        let text = if is_err {
-            self.err.push(bytes)
-        } else {
-            self.out.push(bytes)
-        };
-        self.emit(is_err, text).await
+    async fn push(&mut self, stream: usize, bytes: &[u8]) -> bool {
+        let text = self.decoders[stream].push(bytes);
+        self.emit(stream % 2 == 1, text).await
     }
 
-    async fn finish(&mut self, is_err: bool) -> bool {
-        let text = if is_err {
-            self.err.finish()
-        } else {
-            self.out.finish()
-        };
-        self.emit(is_err, text).await
+    async fn finish(&mut self, stream: usize) -> bool {
+        let text = self.decoders[stream].finish();
+        self.emit(stream % 2 == 1, text).await
     }
 
     async fn emit(&mut self, is_err: bool, text: String) -> bool {
@@ -416,5 +456,87 @@ fn make_writable(dir: &Path) {
                 make_writable(&e.path());
             }
         }
+    }
+}
+
+/// The interpreter's stdin, a `SOCK_SEQPACKET` socket pair: the server sends
+/// the options and the program as records, then shuts its sending side
+/// (the runner reads to EOF). The runner then sends each write of the
+/// program's `sys.stdout` and `sys.stderr` back as one record tagged `1` or
+/// `2`: one ordered queue, so output reaches the page in the order it was
+/// written, stdout and stderr still told apart. Records keep their bounds,
+/// so writes from several threads or forked processes never mix.
+struct Channel {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl Channel {
+    /// The server's end (non-blocking) and the interpreter's.
+    fn pair() -> std::io::Result<(Channel, OwnedFd)> {
+        let mut fds = [0i32; 2];
+        let flags = libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC;
+        if unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, fds.as_mut_ptr()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: socketpair just returned these two descriptors, owned by nobody else.
+        let (ours, theirs) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let fl = unsafe { libc::fcntl(ours.as_raw_fd(), libc::F_GETFL) };
+        if fl < 0
+            || unsafe { libc::fcntl(ours.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the descriptor stays open while registered: the
+        // registration owns it and deregisters before closing it.
+        let fd = unsafe { AsyncFd::register(ours) }?;
+        Ok((Channel { fd }, theirs))
+    }
+
+    async fn send(&self, record: &[u8]) -> std::io::Result<()> {
+        loop {
+            let mut guard = self.fd.writable().await?;
+            let sent = guard.try_io(|fd| {
+                let n = unsafe {
+                    libc::send(
+                        fd.as_raw_fd(),
+                        record.as_ptr().cast(),
+                        record.len(),
+                        libc::MSG_NOSIGNAL,
+                    )
+                };
+                if n < 0 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            });
+            if let Ok(result) = sent {
+                return result;
+            }
+        }
+    }
+
+    /// One record (0: the other side is gone).
+    async fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let got = guard.try_io(|fd| {
+                let n =
+                    unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+                if n < 0 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            });
+            if let Ok(result) = got {
+                return result;
+            }
+        }
+    }
+
+    fn shut_write(&self) {
+        unsafe { libc::shutdown(self.fd.get_ref().as_raw_fd(), libc::SHUT_WR) };
     }
 }

@@ -57,6 +57,10 @@ extern "C" fn remove_base() {
     }
 }
 
+/// Where per-run uids start: each pool leases its own block of 1024 from
+/// here, so test binaries running at once never share uids.
+pub const UID_BASE: u32 = 1_048_576;
+
 /// Short limits keep the hostile tests fast.
 pub fn test_limits() -> Limits {
     Limits {
