@@ -398,14 +398,15 @@ impl Renderer<'_> {
                     _ => false,
                 });
                 let problem = if let Some(e) = clash {
+                    // (Lines here count from the body's start: name the other block by its spec.)
+                    let other = e.python.as_ref().map(ToString::to_string);
                     Some(match &python {
-                        None => format!(
-                            "a second `output` block without a version (the first is at line {}); name the versions, e.g. ```output 3.13+",
-                            e.line
-                        ),
+                        None => "a second `output` block without a version; name the versions, \
+                                 e.g. ```output 3.13+"
+                            .to_string(),
                         Some(spec) => format!(
-                            "`output {spec}` overlaps the `output` block at line {}: each version may have one expected output",
-                            e.line
+                            "`output {spec}` overlaps `output {}` above: each version may have one expected output",
+                            other.unwrap_or_default()
                         ),
                     })
                 } else if let (Some(gate), Some(spec)) = (&s.python, &python) {

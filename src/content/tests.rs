@@ -275,7 +275,7 @@ fn overlapping_output_versions_are_errors_at_their_line() {
     let (_, line, message) = only_error(&[("basics/o.md", &article("Over", "", body))]);
     assert_eq!(line, 13);
     assert!(
-        message.contains("`output 3.13+` overlaps the `output` block at line 9"),
+        message.contains("`output 3.13+` overlaps `output 3.11-3.13` above"),
         "{message}"
     );
 
