@@ -197,9 +197,14 @@ pub fn shared_with(cfg: impl FnOnce() -> SandboxConfig) -> &'static Sandbox {
     })
 }
 
-/// The runner file a pool wrote into its scratch root.
+/// The runner file a pool wrote into its scratch root (`.runner-<pid>-<pool number>`:
+/// several pools may share a root).
 pub fn runner_path(pool: &str) -> PathBuf {
-    scratch_root(pool)
-        .join(format!(".runner-{}", std::process::id()))
-        .join("runner.py")
+    let prefix = format!(".runner-{}-", std::process::id());
+    let dir = std::fs::read_dir(scratch_root(pool))
+        .expect("the pool's scratch root")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .expect("the pool's runner directory");
+    dir.path().join("runner.py")
 }
