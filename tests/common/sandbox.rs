@@ -81,6 +81,8 @@ pub fn config(name: &str, workers: usize, queue_len: usize, uid_base: u32) -> Sa
         insecure: false,
         helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_snakepit"))),
         uid_base,
+        // The runtime's packages when testing one (scripts/test: SNAKEPIT_TEST_PACKAGES).
+        packages: std::env::var_os("SNAKEPIT_TEST_PACKAGES").map(PathBuf::from),
     }
 }
 
@@ -200,9 +202,14 @@ pub fn shared_with(cfg: impl FnOnce() -> SandboxConfig) -> &'static Sandbox {
     })
 }
 
-/// The runner file a pool wrote into its scratch root.
+/// The runner file a pool wrote into its scratch root (`.runner-<pid>-<pool number>`:
+/// several pools may share a root).
 pub fn runner_path(pool: &str) -> PathBuf {
-    scratch_root(pool)
-        .join(format!(".runner-{}", std::process::id()))
-        .join("runner.py")
+    let prefix = format!(".runner-{}-", std::process::id());
+    let dir = std::fs::read_dir(scratch_root(pool))
+        .expect("the pool's scratch root")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .expect("the pool's runner directory");
+    dir.path().join("runner.py")
 }
