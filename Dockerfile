@@ -38,7 +38,24 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     && install -D -m 0755 target/release/snakepit /out/snakepit
 
 ############################################################################
-# Runtime stage: Debian's python3 for the snippets, the binary, the content.
+# Python runtimes stage: 3.13, 3.14 and 3.15 from a Debian forky root
+# filesystem, and every runtime's pinned packages, made by the same script as
+# on a host (scripts/ensure-runtimes; README.md, "Python runtimes"). 3.11 is
+# the runtime stage's own python3, the same bookworm build as here.
+############################################################################
+FROM debian:bookworm-slim AS runtimes
+
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates debootstrap patchelf python3 \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY scripts/ensure-runtimes ./scripts/ensure-runtimes
+COPY runtimes ./runtimes
+RUN scripts/ensure-runtimes
+
+############################################################################
+# Runtime stage: the Python runtimes for the snippets, the binary, the content.
 ############################################################################
 FROM debian:bookworm-slim AS runtime
 
@@ -72,6 +89,7 @@ RUN groupadd --system --gid 10001 snakepit \
     && chmod 0750 /data
 
 COPY --from=build /out/snakepit /usr/local/bin/snakepit
+COPY --from=runtimes /opt/snakepit/runtimes /opt/snakepit/runtimes
 COPY content /app/content
 COPY static /app/static
 
@@ -79,7 +97,7 @@ ENV SNAKEPIT_BIND=0.0.0.0:8080 \
     SNAKEPIT_DATA=/data \
     SNAKEPIT_CONTENT=/app/content \
     SNAKEPIT_STATIC=/app/static \
-    SNAKEPIT_PYTHON=/usr/bin/python3 \
+    SNAKEPIT_RUNTIME_DIR=/opt/snakepit/runtimes \
     SNAKEPIT_LOG_FORMAT=json
 
 VOLUME /data

@@ -6,6 +6,9 @@
 //! 1. `print("hi")` end to end (POST /api/run, JSON) against bare `python3 -c` start-up.
 //! 2. Sustained throughput of short runs with 8 concurrent clients.
 //! 3. Article-page latency while runs saturate the pool, against the idle server.
+//! 4. Every Python runtime: `print("hi")` end to end against that interpreter's own bare
+//!    start-up, an `import pandas` run, and the resident memory of the server with all
+//!    its idle pools.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,19 +33,60 @@ fn ms(d: Duration) -> String {
 }
 
 async fn run_hi(client: &Http) -> Duration {
+    run_on(client, None, "print(\"hi\")", "hi\n").await
+}
+
+/// One JSON run of `code` on runtime `python` (`None`: the default), checked to print `expect`.
+async fn run_on(client: &Http, python: Option<&str>, code: &str, expect: &str) -> Duration {
     let started = Instant::now();
+    let mut body = serde_json::json!({ "code": code });
+    if let Some(p) = python {
+        body["python"] = p.into();
+    }
     let req = hyper::Request::post(format!("http://{ADDR}/api/run"))
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from_static(
-            br#"{"code": "print(\"hi\")"}"#,
-        )))
+        .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
     let res = client.request(req).await.expect("request");
     let status = res.status();
     let body = res.into_body().collect().await.expect("body").to_bytes();
     assert!(status.is_success(), "{status}: {body:?}");
-    assert!(body.starts_with(br#"{"stdout":"hi\n""#), "{body:?}");
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(v["stdout"], expect, "{v}");
     started.elapsed()
+}
+
+/// Resident memory (KiB) of `pid` and every process descending from it.
+fn tree_rss_kib(pid: u32) -> u64 {
+    let mut parents = std::collections::HashMap::<u32, Vec<u32>>::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let after = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+        if let Some(ppid) = after.split(' ').nth(1).and_then(|p| p.parse().ok()) {
+            parents.entry(ppid).or_default().push(child);
+        }
+    }
+    let rss = |p: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{p}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let (mut total, mut todo) = (0, vec![pid]);
+    while let Some(p) = todo.pop() {
+        total += rss(p);
+        todo.extend(parents.get(&p).into_iter().flatten());
+    }
+    total
 }
 
 async fn get_page(client: &Http, path: &str) -> Duration {
@@ -70,7 +114,7 @@ async fn main() {
     let exe = env!("CARGO_BIN_EXE_snakepit");
     let data = tempfile::tempdir().expect("data dir");
     let workers = 4;
-    let _server = Server(
+    let server = Server(
         Command::new(exe)
             .args([
                 "serve",
@@ -175,6 +219,57 @@ async fn main() {
     let (idle50, idle99) = (percentile(&mut idle, 0.5), percentile(&mut idle, 0.99));
     let (busy50, busy99) = (percentile(&mut busy, 0.5), percentile(&mut busy, 0.99));
 
+    // 4. Every runtime: its own bare start-up against a run on it, and `import pandas`.
+    let listed = client
+        .get(format!("http://{ADDR}/api/runtimes").parse().unwrap())
+        .await
+        .expect("GET /api/runtimes");
+    let listed = listed.into_body().collect().await.unwrap().to_bytes();
+    let listed: serde_json::Value = serde_json::from_slice(&listed).unwrap();
+    let default = listed["default"].as_str().unwrap_or_default().to_string();
+    let runtime_dir =
+        std::env::var("SNAKEPIT_RUNTIME_DIR").unwrap_or_else(|_| "/opt/snakepit/runtimes".into());
+    let mut per_runtime = Vec::new();
+    for r in listed["runtimes"].as_array().into_iter().flatten() {
+        let id = r["id"].as_str().unwrap().to_string();
+        let interpreter = std::path::Path::new(&runtime_dir).join(format!("bin/python{id}"));
+        let mut bare = Vec::new();
+        for _ in 0..20 {
+            let started = Instant::now();
+            let out = Command::new(&interpreter)
+                .args(["-c", "print('hi')"])
+                .output()
+                .expect("the runtime's interpreter runs");
+            assert_eq!(out.stdout, b"hi\n");
+            bare.push(started.elapsed());
+        }
+        // Non-default runtimes keep one warm worker: pause as between readers' clicks.
+        let pause = Duration::from_millis(if id == default { 15 } else { 150 });
+        let mut runs = Vec::new();
+        for i in 0..60 {
+            let took = run_on(&client, Some(&id), "print(\"hi\")", "hi\n").await;
+            if i >= 5 {
+                runs.push(took);
+            }
+            tokio::time::sleep(pause).await;
+        }
+        let mut pandas = Vec::new();
+        for _ in 0..5 {
+            let code = "import pandas\nprint('ok')";
+            pandas.push(run_on(&client, Some(&id), code, "ok\n").await);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        per_runtime.push((
+            r["version"].as_str().unwrap().to_string(),
+            percentile(&mut bare, 0.5),
+            percentile(&mut runs, 0.5),
+            percentile(&mut runs, 0.99),
+            percentile(&mut pandas, 0.5),
+        ));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await; // every pool refilled and idle
+    let rss_mib = tree_rss_kib(server.0.id()) as f64 / 1024.0;
+
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("Sandbox benchmark: {cores} cores, {workers} workers, release build\n");
     println!("| measurement | p50 | p99 | ratio (p50) | target |");
@@ -203,5 +298,24 @@ async fn main() {
     );
     println!(
         "\nSustained short runs, 8 clients for 10 s: **{throughput:.0} runs/s** (target ≥ 100 runs/s)"
+    );
+    println!("\nPer runtime (`print(\"hi\")` against the same interpreter's bare start-up):\n");
+    println!(
+        "| runtime | bare start-up p50 | run p50 | run p99 | ratio (p50) | `import pandas` run p50 |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (version, bare, run50, run99, pandas) in &per_runtime {
+        println!(
+            "| Python {version} | {} | {} | {} | {:.2}× | {} |",
+            ms(*bare),
+            ms(*run50),
+            ms(*run99),
+            run50.as_secs_f64() / bare.as_secs_f64(),
+            ms(*pandas)
+        );
+    }
+    println!(
+        "\nResident memory of the server and its idle pools ({} runtimes): **{rss_mib:.0} MiB**",
+        per_runtime.len()
     );
 }

@@ -3,59 +3,109 @@
 //! block, where `<...>` matches any text within a line and a line of only `<...>`
 //! matches any number of lines (docs/authoring.md).
 
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::content::{ContentError, Library, Snippet};
-use crate::sandbox::{RunOutcome, RunRequest, Sandbox};
+use crate::content::{Library, Snippet};
+use crate::runtimes::{Minor, RuntimeSet};
+use crate::sandbox::{RunOutcome, RunRequest};
 
-/// Runs every snippet of `library`, `parallel` at a time; returns one error per mismatch.
+/// A snippet that did not run as its article says, on one runtime:
+/// `file:line [3.13]: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnippetProblem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub python: Minor,
+    pub message: String,
+}
+
+impl fmt::Display for SnippetProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{} [{}]: {}",
+            self.file.display(),
+            self.line,
+            self.python,
+            self.message
+        )
+    }
+}
+
+/// What `check` did on one runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeTally {
+    pub python: Minor,
+    /// Exact version, e.g. "3.14.8".
+    pub version: String,
+    pub runs: usize,
+    pub problems: usize,
+}
+
+/// Runs every snippet of `library` on every running runtime of `set` its gate allows
+/// (each runtime's pool at full parallelism, all runtimes at once); returns one problem
+/// per mismatch, in file order then version order, and a tally per runtime.
 pub async fn run_snippets(
     library: &Library,
-    sandbox: &Sandbox,
-    parallel: usize,
-) -> Vec<ContentError> {
-    let gate = Arc::new(Semaphore::new(parallel.max(1)));
+    set: &RuntimeSet,
+) -> (Vec<SnippetProblem>, Vec<RuntimeTally>) {
     let mut tasks = Vec::new();
-    for article in &library.articles {
-        for snippet in &article.snippets {
-            let (sandbox, gate, code) = (sandbox.clone(), gate.clone(), snippet.code.clone());
-            tasks.push(tokio::spawn(async move {
-                let _permit = gate.acquire_owned().await;
-                let request = RunRequest {
-                    code,
-                    client: "check".into(),
-                    merge_stderr: true,
-                };
-                sandbox.run(request, None).await
-            }));
+    let mut tallies = Vec::new();
+    for (runtime, sandbox) in set.sandboxes() {
+        let gate = Arc::new(Semaphore::new(sandbox.config().workers.max(1)));
+        let mut runs = 0;
+        for article in &library.articles {
+            for snippet in article.snippets.iter().filter(|s| s.runs_on(runtime.id)) {
+                let (sandbox, gate, code) = (sandbox.clone(), gate.clone(), snippet.code.clone());
+                runs += 1;
+                let task = tokio::spawn(async move {
+                    let _permit = gate.acquire_owned().await;
+                    let request = RunRequest {
+                        code,
+                        client: "check".into(),
+                        merge_stderr: true,
+                    };
+                    sandbox.run(request, None).await
+                });
+                tasks.push((article, snippet, runtime.id, task));
+            }
         }
+        tallies.push(RuntimeTally {
+            python: runtime.id,
+            version: sandbox.python_version().to_string(),
+            runs,
+            problems: 0,
+        });
     }
-    let snippets = library
-        .articles
-        .iter()
-        .flat_map(|a| a.snippets.iter().map(move |s| (a, s)));
-    let mut errors = Vec::new();
-    for ((article, snippet), task) in snippets.zip(tasks) {
+    let mut problems = Vec::new();
+    for (article, snippet, python, task) in tasks {
         let problem = match task.await {
-            Ok(Ok(outcome)) => judge(snippet, &outcome),
+            Ok(Ok(outcome)) => judge(snippet, python, &outcome),
             Ok(Err(e)) => Some((snippet.line, format!("the snippet could not run: {e}"))),
             Err(e) => Some((snippet.line, format!("the snippet's run task failed: {e}"))),
         };
         if let Some((line, message)) = problem {
-            errors.push(ContentError {
+            if let Some(t) = tallies.iter_mut().find(|t| t.python == python) {
+                t.problems += 1;
+            }
+            problems.push(SnippetProblem {
                 file: article.path.clone(),
                 line,
+                python,
                 message,
             });
         }
     }
-    errors
+    problems.sort_by(|a, b| (&a.file, a.line, a.python).cmp(&(&b.file, b.line, b.python)));
+    (problems, tallies)
 }
 
-/// `(line, message)` when the run does not match what the article promises.
-fn judge(snippet: &Snippet, outcome: &RunOutcome) -> Option<(usize, String)> {
+/// `(line, message)` when the run on `python` does not match what the article promises.
+fn judge(snippet: &Snippet, python: Minor, outcome: &RunOutcome) -> Option<(usize, String)> {
     if outcome.timed_out {
         return Some((
             snippet.line,
@@ -68,15 +118,15 @@ fn judge(snippet: &Snippet, outcome: &RunOutcome) -> Option<(usize, String)> {
             "the snippet's output was truncated at the output limit".into(),
         ));
     }
-    let (line, expected) = snippet.expected.as_ref()?;
-    if output_matches(expected, &outcome.stdout) {
+    let expected = snippet.expected_for(python)?;
+    if output_matches(&expected.text, &outcome.stdout) {
         return None;
     }
     Some((
-        *line,
+        expected.line,
         format!(
             "output differs from a real run:\n{}",
-            diff(expected, &outcome.stdout)
+            diff(&expected.text, &outcome.stdout)
         ),
     ))
 }

@@ -10,7 +10,7 @@ use crate::accounts::{Accounts, AccountsConfig};
 use crate::config::{
     BackupArgs, CheckArgs, Cli, Command, LogFormat, ServeArgs, UserAction, UserArgs,
 };
-use crate::sandbox::Sandbox;
+use crate::runtimes::RuntimeSet;
 use crate::sandbox::api::Runner;
 use crate::site::{BuildError, Site};
 use crate::{AppState, app, check as snippets, content};
@@ -83,14 +83,20 @@ async fn serve_site(site: Site, args: &ServeArgs) -> std::io::Result<()> {
     let listener = TcpListener::bind(args.bind).await.map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.bind))
     })?;
-    let runner = match Sandbox::start(args.sandbox.config(&args.data)).await {
-        Ok(sandbox) => {
-            tracing::info!(layers = %sandbox.layers(), workers = args.sandbox.workers, "snippet sandbox ready");
-            Runner::Ready(sandbox)
+    let plans = args.sandbox.plans(&args.data, false);
+    let set = RuntimeSet::start(plans, args.sandbox.default_runtime()).await;
+    let runner = match set.default_runtime().map(|r| &r.state) {
+        Some(Ok(sandbox)) => {
+            tracing::info!(layers = %sandbox.layers(), default = %set.default, "snippet sandbox ready");
+            Runner::Runtimes(set)
         }
-        Err(e) => {
+        Some(Err(e)) => {
             tracing::error!("snippets will not run: {e}");
-            Runner::Unavailable(e.to_string())
+            Runner::Unavailable(e.clone())
+        }
+        None => {
+            tracing::error!("snippets will not run: no Python runtime could be started");
+            Runner::Unavailable("no Python runtime could be started".into())
         }
     };
     warn_about_base_url(args.site.base_url());
@@ -106,8 +112,8 @@ async fn serve_site(site: Site, args: &ServeArgs) -> std::io::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    if let Runner::Ready(sandbox) = runner {
-        sandbox.shutdown().await;
+    if let Some(set) = runner.runtimes() {
+        set.shutdown().await;
     }
     db.close().await;
     tracing::info!("shut down cleanly");
@@ -179,24 +185,49 @@ fn check(args: &CheckArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let errors = runtime.block_on(async {
-        let sandbox = Sandbox::start(args.sandbox.config(&args.data))
-            .await
-            .map_err(|e| e.to_string())?;
-        let errors = snippets::run_snippets(&library, &sandbox, args.sandbox.workers).await;
-        sandbox.shutdown().await;
-        Ok::<_, String>(errors)
+        let plans = args.sandbox.plans(&args.data, true);
+        let set = RuntimeSet::start(plans, args.sandbox.default_runtime()).await;
+        let broken: Vec<String> = set
+            .runtimes
+            .iter()
+            .filter_map(|r| {
+                r.state
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("Python {}: {e}", r.id))
+            })
+            .collect();
+        if set.sandboxes().next().is_none() {
+            return Err(format!(
+                "no Python runtime could be started ({})",
+                broken.join("; ")
+            ));
+        }
+        let (problems, tallies) = snippets::run_snippets(&library, &set).await;
+        set.shutdown().await;
+        Ok::<_, String>((problems, tallies, broken))
     });
     match errors {
-        Ok(errors) if errors.is_empty() => {
-            println!("ok: {summary}, every one ran as its output block says");
-            ExitCode::SUCCESS
-        }
-        Ok(errors) => {
-            for e in &errors {
+        Ok((problems, tallies, broken)) => {
+            for e in &problems {
                 println!("{e}");
             }
-            println!("{} problem(s) found", errors.len());
-            ExitCode::FAILURE
+            for t in &tallies {
+                println!(
+                    "Python {} ({}): {} snippet run(s), {} problem(s)",
+                    t.python, t.version, t.runs, t.problems
+                );
+            }
+            for b in &broken {
+                println!("not checked: {b}");
+            }
+            if problems.is_empty() && broken.is_empty() {
+                println!("ok: {summary}, every one ran as its output block says");
+                ExitCode::SUCCESS
+            } else {
+                println!("{} problem(s) found", problems.len() + broken.len());
+                ExitCode::FAILURE
+            }
         }
         Err(e) => {
             println!("snakepit: cannot run snippets: {e}");

@@ -168,12 +168,35 @@ pub struct CheckArgs {
 /// The snippet sandbox: interpreter, pool size and the limits of every run.
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
-    /// Python interpreter for snippets (looked up on PATH).
-    #[arg(long, env = "SNAKEPIT_PYTHON", default_value = "python3")]
-    pub python: PathBuf,
-    /// Sandbox pool size: interpreters kept warm and running at once.
+    /// Only this runtime: a version among `--runtimes` (`3.13`), or an interpreter
+    /// (a path, or a name looked up on PATH) used alone, without packages.
+    #[arg(long, env = "SNAKEPIT_PYTHON")]
+    pub python: Option<String>,
+    /// The Python runtimes snippets run on, each with its own pool.
+    #[arg(
+        long,
+        env = "SNAKEPIT_RUNTIMES",
+        value_delimiter = ',',
+        default_value = "3.11,3.13,3.14,3.15"
+    )]
+    pub runtimes: Vec<crate::runtimes::Minor>,
+    /// The runtime a run uses when none is asked for, and pages show first.
+    #[arg(long, env = "SNAKEPIT_DEFAULT_PYTHON", default_value = "3.14")]
+    pub default_python: crate::runtimes::Minor,
+    /// Where `scripts/ensure-runtimes` installed the runtimes (`bin/python3.X`,
+    /// `packages/3.X`); a version not found there is looked up on PATH.
+    #[arg(
+        long,
+        env = "SNAKEPIT_RUNTIME_DIR",
+        default_value = "/opt/snakepit/runtimes"
+    )]
+    pub runtime_dir: PathBuf,
+    /// Sandbox pool size of the default runtime: interpreters kept warm and running at once.
     #[arg(long, env = "SNAKEPIT_WORKERS", default_value_t = 4)]
     pub workers: usize,
+    /// Pool size of every other runtime.
+    #[arg(long, env = "SNAKEPIT_OTHER_WORKERS", default_value_t = 1)]
+    pub other_workers: usize,
     /// Runs that may wait for a free worker before new ones are refused (429).
     #[arg(long, env = "SNAKEPIT_RUN_QUEUE", default_value_t = 64)]
     pub run_queue: usize,
@@ -213,11 +236,66 @@ pub struct SandboxArgs {
 }
 
 impl SandboxArgs {
-    /// The sandbox configuration these flags describe; scratch space goes under `data/runs`.
+    /// The runtimes to start: every one of `--runtimes` (or the one `--python` names),
+    /// the default with `--workers` workers and the others with `--other-workers`.
+    /// `check` shares `--workers` among the runtimes (at least 2 each), all running at once.
+    pub fn plans(&self, data: &std::path::Path, for_check: bool) -> Vec<crate::runtimes::Plan> {
+        use crate::runtimes::{Manifest, Minor, Plan, locate};
+        let one = self.python.as_deref().map(str::trim);
+        if let Some(path) = one.filter(|p| p.parse::<Minor>().is_err()) {
+            let mut cfg = self.config(data);
+            cfg.python = crate::sandbox::python::find_python(std::path::Path::new(path));
+            return vec![Plan {
+                id: None,
+                sandbox: cfg,
+                manifest: Manifest::default(),
+            }];
+        }
+        let only: Option<Minor> = one.and_then(|p| p.parse().ok());
+        let mut ids: Vec<Minor> = match only {
+            Some(v) => vec![v],
+            None => self.runtimes.clone(),
+        };
+        ids.sort();
+        ids.dedup();
+        let check_workers = self.workers.div_ceil(ids.len().max(1)).max(2);
+        ids.into_iter()
+            .enumerate()
+            .map(|(k, id)| {
+                let (python, packages, manifest) = locate(&self.runtime_dir, id);
+                let mut cfg = self.config(data);
+                cfg.python = python;
+                cfg.packages = packages;
+                if for_check {
+                    cfg.workers = check_workers;
+                } else if id != self.default_python && only.is_none() {
+                    cfg.workers = self.other_workers.max(1);
+                }
+                // Per-run uids (server as root) must not collide between pools.
+                cfg.uid_base += k as u32 * 10_000;
+                Plan {
+                    id: Some(id),
+                    sandbox: cfg,
+                    manifest,
+                }
+            })
+            .collect()
+    }
+
+    /// The default runtime: `--python 3.X` when it names one, else `--default-python`.
+    pub fn default_runtime(&self) -> crate::runtimes::Minor {
+        self.python
+            .as_deref()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(self.default_python)
+    }
+
+    /// The sandbox configuration these flags describe for one pool; scratch space goes
+    /// under `data/runs`.
     pub fn config(&self, data: &std::path::Path) -> crate::sandbox::SandboxConfig {
         use std::time::Duration;
         crate::sandbox::SandboxConfig {
-            python: crate::sandbox::python::find_python(&self.python),
+            python: crate::sandbox::python::find_python(std::path::Path::new("python3")),
             scratch_root: data.join("runs"),
             workers: self.workers.max(1),
             queue_len: self.run_queue,

@@ -49,19 +49,23 @@ async fn openapi() -> Response {
 /// 200 once the site is loaded and the sandbox pool is warm; 503 (with the reason) before.
 async fn healthz(State(state): State<AppState>) -> Response {
     let articles = state.site.library.articles.len();
-    match &state.runner {
-        Runner::Ready(s) if s.is_ready() => {
+    match (&state.runner, state.runner.default_sandbox()) {
+        (_, Some(s)) if s.is_ready() => {
             let layers = s.layers().to_string();
             Json(serde_json::json!({ "status": "ok", "articles": articles, "sandbox": layers }))
                 .into_response()
         }
-        Runner::Ready(_) => {
+        (_, Some(_)) => {
             let body = serde_json::json!({ "status": "starting", "articles": articles, "sandbox": "warming up" });
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
-        Runner::Unavailable(why) => {
+        (Runner::Unavailable(why), _) => {
             let body =
                 serde_json::json!({ "status": "degraded", "articles": articles, "sandbox": why });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+        (_, None) => {
+            let body = serde_json::json!({ "status": "degraded", "articles": articles, "sandbox": "the default Python runtime is not running" });
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }

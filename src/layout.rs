@@ -54,6 +54,8 @@ pub struct Layout {
     pub search_js_url: String,
     pub search_css_url: String,
     pub run_js_url: String,
+    /// The Python version picker on snippets (`static/python-picker.js`).
+    pub python_js_url: String,
     pub favicon_url: String,
     /// The link-preview card (fingerprinted, so a new card gets a new URL unfurlers refetch).
     pub card_url: String,
@@ -72,6 +74,7 @@ impl Layout {
             js_url: assets.url("app.js"),
             theme_js_url: assets.url("theme.js"),
             run_js_url: assets.url("run.js"),
+            python_js_url: assets.url("python-picker.js"),
             search_js_url: assets.url("search.js"),
             search_css_url: assets.url("search.css"),
             favicon_url: assets.url("favicon.svg"),

@@ -20,6 +20,7 @@ pub mod layout;
 pub mod metrics;
 pub mod notes;
 pub mod personal;
+pub mod runtimes;
 pub mod sandbox;
 pub mod search;
 pub mod shares;

@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::AppState;
-use crate::sandbox::api::Runner;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(show_metrics))
@@ -27,7 +26,7 @@ async fn show_metrics(State(state): State<AppState>) -> Response {
     let mut out = Exposition::default();
     state.metrics.http.write_to(&mut out);
     state.metrics.search.write_to(&mut out);
-    if let Runner::Ready(sandbox) = &state.runner {
+    if let Some(sandbox) = state.runner.default_sandbox() {
         sandbox.metrics().write_to(&mut out);
     }
     crate::db::Stats::gather(&state.db).await.write_to(&mut out);

@@ -205,7 +205,7 @@
     this.sharing = true;
     this.shareButton.setAttribute("aria-busy", "true");
     this.showShare(null, "Creating a link…");
-    var body = { code: code, article: place.article };
+    var body = this.withPython({ code: code, article: place.article });
     if (place.anchor) body.anchor = place.anchor;
     try {
       var response = window.snakepit && window.snakepit.api
@@ -336,6 +336,7 @@
     else if (result.exit_code != null) parts.push("Exit code " + result.exit_code);
     if (result.truncated) parts.push("output truncated");
     if (result.duration_ms != null) parts.push(formatMs(result.duration_ms));
+    if (result.python) parts.push("Python " + result.python); // python-picker.js
     this.status.textContent = parts.join(" · ");
     this.status.className = "run-status " + (ok ? "ok" : "failed");
   };
@@ -355,7 +356,7 @@
       var response = await fetch("/api/run", {
         method: "POST",
         headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
-        body: JSON.stringify({ code: this.source() }),
+        body: JSON.stringify(this.withPython({ code: this.source() })),
         signal: controller.signal,
       });
       if (!response.ok) {
@@ -390,6 +391,13 @@
       this.controller = null;
       this.setRunning(false);
     }
+  };
+
+  // The version picked with python-picker.js, if any (else the server's default).
+  Snippet.prototype.withPython = function (body) {
+    var chosen = this.figure.getAttribute("data-python-chosen");
+    if (chosen) body.python = chosen;
+    return body;
   };
 
   Snippet.prototype.stop = function () {

@@ -114,7 +114,7 @@ fn check_runs_snippets_and_reports_wrong_output() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("extra.md:10: output differs from a real run:"),
+        stdout.contains("extra.md:10 [3.14]: output differs from a real run:"),
         "{stdout}"
     );
     assert!(

@@ -98,6 +98,12 @@ fn kernel_version() -> (u32, u32) {
     parse_version(&release)
 }
 
+/// Where scripts/ensure-runtimes installed the Python runtimes on this host.
+fn host_runtime_dir() -> PathBuf {
+    std::env::var_os("SNAKEPIT_RUNTIME_DIR")
+        .map_or_else(|| PathBuf::from("/opt/snakepit/runtimes"), PathBuf::from)
+}
+
 fn parse_version(v: &str) -> (u32, u32) {
     let mut parts = v
         .trim()
@@ -296,7 +302,10 @@ fn build_bundle(bundle: &Path, rt: &Runtime, h: &Hardening, port: u16) -> Value 
     }
     mounts.push(bind(Path::new("/etc"), "/etc", false));
     for copy in &rt.copies {
-        let sources: Vec<PathBuf> = match &copy.from {
+        let sources: Vec<PathBuf> = match copy.from.as_deref() {
+            // The Python runtimes stage's product: what scripts/ensure-runtimes installed
+            // on this host (the same script builds it in the image).
+            Some("runtimes") => vec![host_runtime_dir()],
             // The build stage's one product: the binary under test.
             Some(_) => vec![exe().to_path_buf()],
             None => copy.sources.iter().map(|s| root().join(s)).collect(),
@@ -733,6 +742,24 @@ fn exercise(h: &Hardening) {
          with ProcessPoolExecutor(2) as ex:\n    print(sum(ex.map(abs, [-1, -2, 3])))\n",
     );
     assert_eq!(stdlib, "42\n5\nasync\n2:00:00\n6\n");
+
+    // Every shipped runtime, with the standard library and its packages.
+    for id in ["3.11", "3.13", "3.14", "3.15"] {
+        let code = "import sys, sqlite3, zoneinfo, numpy, pandas\n\
+                    from concurrent.futures import ProcessPoolExecutor\n\
+                    print('%d.%d' % sys.version_info[:2])\n\
+                    print(int(pandas.DataFrame({'a': numpy.arange(4)})['a'].sum()))\n\
+                    with ProcessPoolExecutor(2) as ex:\n    print(sum(ex.map(abs, [-1, -2])))\n";
+        let body = json!({ "code": code, "python": id }).to_string();
+        let (status, text) = http(port, "POST", "/api/run", Some(&body)).expect("POST /api/run");
+        assert_eq!(status, 200, "{id}: {text}");
+        let out: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(out["stdout"], format!("{id}\n6\n3\n"), "{id}: {out}");
+        assert!(
+            out["python"].as_str().unwrap_or_default().starts_with(id),
+            "{out}"
+        );
+    }
 
     // Containment, inside the container.
     let denied = |code: &str, what: &str| {

@@ -89,9 +89,15 @@ fn serve_env_names() -> Vec<String> {
 fn runtime_stage_is_non_root_healthy_and_configured_with_real_options() {
     let rt = Runtime::load();
     let stages = &rt.stages;
-    assert_eq!(stages.len(), 2, "a build and a runtime stage");
+    assert_eq!(
+        stages.len(),
+        3,
+        "a build stage, a Python runtimes stage and a runtime stage"
+    );
     assert_eq!(stages[0].from, "rust:1.95-bookworm");
     assert_eq!(stages[1].from, "debian:bookworm-slim");
+    assert_eq!(stages[1].name.as_deref(), Some("runtimes"));
+    assert_eq!(stages[2].from, "debian:bookworm-slim");
     let build = stages[0]
         .all("RUN")
         .map(|i| i.args.as_str())
@@ -125,7 +131,13 @@ fn runtime_stage_is_non_root_healthy_and_configured_with_real_options() {
         "the server must listen on all interfaces: {bind}"
     );
     assert_eq!(rt.env("SNAKEPIT_LOG_FORMAT"), Some("json"));
-    assert_eq!(rt.env("SNAKEPIT_PYTHON"), Some("/usr/bin/python3"));
+    // The Python runtimes come from their own stage, where the server looks for them.
+    let runtimes = rt
+        .copies
+        .iter()
+        .find(|c| c.from.as_deref() == Some("runtimes"))
+        .expect("the Python runtimes copied from their stage");
+    assert_eq!(Some(runtimes.dest.as_str()), rt.env("SNAKEPIT_RUNTIME_DIR"));
 
     // The paths read at run time are the ones copied into the image.
     assert_eq!(
@@ -139,7 +151,7 @@ fn runtime_stage_is_non_root_healthy_and_configured_with_real_options() {
     let binary = rt
         .copies
         .iter()
-        .find(|c| c.from.is_some())
+        .find(|c| c.from.as_deref() == Some("build"))
         .expect("the binary copied from the build stage");
     assert_eq!(binary.dest, "/usr/local/bin/snakepit");
     assert_eq!(rt.args, ["snakepit", "serve"]);

@@ -12,6 +12,11 @@ use std::ops::Range;
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use super::highlight::Highlighter;
+use crate::runtimes::spec::{Minor, VersionSpec, looks_like_spec};
+
+/// The runtime whose output a page shows before the reader picks one (the server's
+/// shipped default; `snippet-python.js` switches to the reader's choice).
+pub const SHOWN_PYTHON: Minor = Minor::new(3, 14);
 
 /// The pulldown-cmark extensions articles may use, in one place.
 fn options() -> Options {
@@ -37,8 +42,35 @@ pub struct Snippet {
     pub index: usize,
     pub code: String,
     pub line: usize,
-    /// The `output` block that follows it: `(line, text)`.
-    pub expected: Option<(usize, String)>,
+    /// The versions it runs on (```` ```python 3.14+ ````); `None`: every runtime.
+    pub python: Option<VersionSpec>,
+    /// The `output` blocks that follow it: at most one without a version (for every
+    /// runtime no other one matches) and version-specific ones that do not overlap.
+    pub outputs: Vec<Expected>,
+}
+
+/// One `output` block: what the snippet prints on the versions it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub line: usize,
+    /// `None`: the default, for every runtime no versioned block matches.
+    pub python: Option<VersionSpec>,
+    pub text: String,
+}
+
+impl Snippet {
+    /// Does the snippet run on `v` (its gate, if any, allows it)?
+    pub fn runs_on(&self, v: Minor) -> bool {
+        self.python.as_ref().is_none_or(|s| s.matches(v))
+    }
+
+    /// The output block that applies to runtime `v`.
+    pub fn expected_for(&self, v: Minor) -> Option<&Expected> {
+        self.outputs
+            .iter()
+            .find(|e| e.python.as_ref().is_some_and(|s| s.matches(v)))
+            .or_else(|| self.outputs.iter().find(|e| e.python.is_none()))
+    }
 }
 
 /// A link found in the body.
@@ -116,10 +148,12 @@ pub fn render(text: &str, highlighter: &Highlighter) -> Rendered {
         ids: HashSet::new(),
         hl: highlighter,
         lines: &lines,
+        pending_outputs: Vec::new(),
     };
     r.out.parts.push(Part::default());
     let mut html_events: Vec<Event> = Vec::new();
     let mut runnable_end: Option<usize> = None;
+    let mut outputs_at: Vec<(usize, usize, usize)> = Vec::new();
     let mut i = 0;
     while i < events.len() {
         let (event, range) = &events[i];
@@ -149,8 +183,17 @@ pub fn render(text: &str, highlighter: &Highlighter) -> Rendered {
                     .collect();
                 // An `output` block belongs to the runnable block that ends right before it.
                 let follows_runnable = runnable_end.is_some_and(|e| e + 1 == i);
+                let pending = r.pending_outputs.len();
                 let html = r.code_block(&info, &code, range.start, follows_runnable);
-                if html.contains("data-snippet=") {
+                if r.pending_outputs.len() > pending
+                    && let Some((snippet, line)) = r.pending_outputs.pop()
+                {
+                    outputs_at.push((html_events.len(), snippet, line));
+                }
+                // Several `output` blocks may follow one snippet, one after the other.
+                if html.contains("data-snippet=")
+                    || (follows_runnable && info.starts_with("output"))
+                {
                     runnable_end = Some(end);
                 }
                 html_events.push(Event::Html(html.into()));
@@ -174,6 +217,7 @@ pub fn render(text: &str, highlighter: &Highlighter) -> Rendered {
         html_events.push(event.clone());
         i += 1;
     }
+    fix_outputs(&mut html_events, &outputs_at, &r.out.snippets);
     let mut html = String::with_capacity(text.len() * 2);
     pulldown_cmark::html::push_html(&mut html, html_events.into_iter());
     r.out.html = html;
@@ -203,6 +247,8 @@ struct Renderer<'a> {
     ids: HashSet<String>,
     hl: &'a Highlighter,
     lines: &'a LineIndex,
+    /// `(snippet index, line)` of the `output` block just accepted, for [`fix_outputs`].
+    pending_outputs: Vec<(usize, usize)>,
 }
 
 impl Renderer<'_> {
@@ -279,29 +325,24 @@ impl Renderer<'_> {
         part.code.push_str(code);
         part.code.push('\n');
         match lang {
-            "output" => {
-                if !follows_runnable {
-                    self.out.problems.push((
-                        line,
-                        "an `output` block must directly follow a runnable ```python block".into(),
-                    ));
-                } else if let Some(s) = self.out.snippets.last_mut() {
-                    s.expected = Some((line, code.to_string()));
-                }
-                format!(
-                    "<figure class=\"output-block\"><figcaption>Output</figcaption><pre><code>{}</code></pre></figure>\n",
-                    escape(code)
-                )
-            }
+            "output" => self.output_block(&flags, code, line, follows_runnable),
             "python" | "py" if !flags.contains(&"norun") => {
                 let index = self.out.snippets.len();
+                let python = self.spec_of(&flags, line);
+                let html = runnable_snippet_html(
+                    index,
+                    code,
+                    &self.hl.highlight("python", code),
+                    python.as_ref(),
+                );
                 self.out.snippets.push(Snippet {
                     index,
                     code: code.to_string(),
                     line,
-                    expected: None,
+                    python,
+                    outputs: Vec::new(),
                 });
-                runnable_snippet_html(index, code, &self.hl.highlight("python", code))
+                html
             }
             _ => {
                 let label = Highlighter::label(lang);
@@ -316,6 +357,119 @@ impl Renderer<'_> {
                 html
             }
         }
+    }
+}
+
+impl Renderer<'_> {
+    /// The version spec among a fence's words (`3.11-3.12`, `3.11, 3.13+`), if any.
+    fn spec_of(&mut self, flags: &[&str], line: usize) -> Option<VersionSpec> {
+        let words: Vec<&str> = flags
+            .iter()
+            .copied()
+            .filter(|w| looks_like_spec(w))
+            .collect();
+        if words.is_empty() {
+            return None;
+        }
+        match words.concat().parse() {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                self.out.problems.push((
+                    line,
+                    format!("bad Python version spec: {e} (write e.g. 3.13, 3.13+, 3.11-3.12 or 3.11,3.13+)"),
+                ));
+                None
+            }
+        }
+    }
+
+    /// An `output` block, default or version-specific, belonging to the snippet before it.
+    fn output_block(&mut self, flags: &[&str], code: &str, line: usize, follows: bool) -> String {
+        let python = self.spec_of(flags, line);
+        match self.out.snippets.last_mut().filter(|_| follows) {
+            None => self.out.problems.push((
+                line,
+                "an `output` block must directly follow a runnable ```python block".into(),
+            )),
+            Some(s) => {
+                let clash = s.outputs.iter().find(|e| match (&e.python, &python) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => a.overlaps(b),
+                    _ => false,
+                });
+                let problem = if let Some(e) = clash {
+                    Some(match &python {
+                        None => format!(
+                            "a second `output` block without a version (the first is at line {}); name the versions, e.g. ```output 3.13+",
+                            e.line
+                        ),
+                        Some(spec) => format!(
+                            "`output {spec}` overlaps the `output` block at line {}: each version may have one expected output",
+                            e.line
+                        ),
+                    })
+                } else if let (Some(gate), Some(spec)) = (&s.python, &python) {
+                    (!gate.overlaps(spec)).then(|| {
+                        format!(
+                            "`output {spec}` names no version the snippet runs on (python {gate})"
+                        )
+                    })
+                } else {
+                    None
+                };
+                if let Some(message) = problem {
+                    self.out.problems.push((line, message));
+                } else {
+                    s.outputs.push(Expected {
+                        line,
+                        python: python.clone(),
+                        text: code.to_string(),
+                    });
+                    self.pending_outputs.push((s.index, line));
+                }
+            }
+        }
+        output_html(python.as_ref(), code, true, false)
+    }
+}
+
+/// The markup of an `output` block. `hidden`: not the output of the version the page
+/// shows first; `several`: the snippet has version-specific outputs, so the default one
+/// is labelled as such.
+fn output_html(python: Option<&VersionSpec>, text: &str, shown: bool, several: bool) -> String {
+    let label = match python {
+        Some(spec) => format!("Output, Python {spec}"),
+        None if several => "Output, other versions".to_string(),
+        None => "Output".to_string(),
+    };
+    let spec_attr = python.map(ToString::to_string).unwrap_or_default();
+    format!(
+        "<figure class=\"output-block\" data-python=\"{}\"{}><figcaption>{}</figcaption><pre><code>{}</code></pre></figure>\n",
+        escape(&spec_attr),
+        if shown { "" } else { " hidden" },
+        escape(&label),
+        escape(text)
+    )
+}
+
+/// Once a snippet's outputs are all known: which one the page shows first (the one for
+/// [`SHOWN_PYTHON`], or the first when the snippet does not run there), and labels.
+fn fix_outputs(html_events: &mut [Event], at: &[(usize, usize, usize)], snippets: &[Snippet]) {
+    for &(event, snippet, line) in at {
+        let Some(s) = snippets.get(snippet) else {
+            continue;
+        };
+        let Some(e) = s.outputs.iter().find(|e| e.line == line) else {
+            continue;
+        };
+        let wanted = if s.runs_on(SHOWN_PYTHON) {
+            s.expected_for(SHOWN_PYTHON)
+        } else {
+            s.outputs.first()
+        };
+        let shown = wanted.is_some_and(|w| w.line == line);
+        let html = output_html(e.python.as_ref(), &e.text, shown, s.outputs.len() > 1);
+        html_events[event] = Event::Html(html.into());
     }
 }
 
@@ -339,9 +493,18 @@ impl LineIndex {
 /// Article pages and shared-snippet pages (`/s/{id}`) both use it, so `run.js` enhances
 /// them alike. The Run button is a form, so it works without JavaScript (POST /run
 /// answers with a result page); run.js runs the code in place instead.
-pub fn runnable_snippet_html(index: usize, code: &str, highlighted: &str) -> String {
+pub fn runnable_snippet_html(
+    index: usize,
+    code: &str,
+    highlighted: &str,
+    python: Option<&VersionSpec>,
+) -> String {
+    let (label, attr) = match python {
+        Some(spec) => (format!("Python {spec}"), format!(" data-python=\"{spec}\"")),
+        None => ("Python".to_string(), String::new()),
+    };
     format!(
-        "<figure class=\"snippet\" id=\"snippet-{index}\" data-snippet=\"{index}\"><figcaption><span>Python</span>\
+        "<figure class=\"snippet\" id=\"snippet-{index}\" data-snippet=\"{index}\"{attr}><figcaption><span>{label}</span>\
          <span class=\"snippet-actions\"><form class=\"run-form\" method=\"post\" action=\"/run\">\
          <input type=\"hidden\" name=\"code\" value=\"{}\"><button type=\"submit\">Run</button></form></span></figcaption>\
          <pre class=\"code\"><code class=\"language-python\">{highlighted}</code></pre></figure>\n",

@@ -329,7 +329,14 @@ fn parse_article(
             .into_iter()
             .map(|s| Snippet {
                 line: shift(s.line),
-                expected: s.expected.map(|(l, t)| (shift(l), t)),
+                outputs: s
+                    .outputs
+                    .into_iter()
+                    .map(|e| markdown::Expected {
+                        line: shift(e.line),
+                        ..e
+                    })
+                    .collect(),
                 ..s
             })
             .collect(),

@@ -196,7 +196,8 @@ fn snippets_and_expected_output_are_collected() {
     assert_eq!(a.snippets.len(), 1);
     assert_eq!(a.snippets[0].code, "print('hi')\n");
     assert_eq!(a.snippets[0].line, 5);
-    assert_eq!(a.snippets[0].expected, Some((9, "hi\n".to_string())));
+    let expected = &a.snippets[0].outputs;
+    assert_eq!((expected[0].line, expected[0].text.as_str()), (9, "hi\n"));
 }
 
 #[test]
@@ -226,4 +227,75 @@ fn markdown_files_outside_sections_are_rejected() {
     let errors = load(dir.path()).unwrap_err().0;
     assert!(errors[0].message.contains("section folder"), "{errors:?}");
     assert!(Path::new(&errors[0].file).ends_with("stray.md"));
+}
+
+#[test]
+fn version_gates_and_versioned_outputs_are_collected() {
+    use crate::runtimes::Minor;
+    let body = "```python 3.14+\nprint(1)\n```\n\n```python\nimport sys\n```\n\n```output 3.11-3.12\nold\n```\n\n```output\nnew\n```\n";
+    let lib = load_files(&[("basics/v.md", &article("Vers", "", body))]).unwrap();
+    let a = lib.article("v").unwrap();
+    let (gated, split) = (&a.snippets[0], &a.snippets[1]);
+    assert!(gated.runs_on(Minor::new(3, 15)) && !gated.runs_on(Minor::new(3, 13)));
+    assert!(split.runs_on(Minor::new(3, 11)));
+    let for_version = |minor: u8| {
+        split
+            .expected_for(Minor::new(3, minor))
+            .map(|e| e.text.as_str())
+    };
+    assert_eq!(for_version(11), Some("old\n"));
+    assert_eq!(for_version(12), Some("old\n"));
+    assert_eq!(for_version(13), Some("new\n"));
+    assert_eq!(split.outputs[0].line, 13);
+    // The page labels the gate, shows 3.14's output and hides the other one.
+    assert!(
+        a.html
+            .contains("data-python=\"3.14+\"><figcaption><span>Python 3.14+</span>"),
+        "{}",
+        a.html
+    );
+    assert!(
+        a.html
+            .contains("data-python=\"3.11-3.12\" hidden><figcaption>Output, Python 3.11-3.12"),
+        "{}",
+        a.html
+    );
+    assert!(
+        a.html
+            .contains("data-python=\"\"><figcaption>Output, other versions"),
+        "{}",
+        a.html
+    );
+}
+
+#[test]
+fn overlapping_output_versions_are_errors_at_their_line() {
+    let body =
+        "```python\nprint(1)\n```\n\n```output 3.11-3.13\n1\n```\n\n```output 3.13+\n1\n```\n";
+    let (_, line, message) = only_error(&[("basics/o.md", &article("Over", "", body))]);
+    assert_eq!(line, 13);
+    assert!(
+        message.contains("`output 3.13+` overlaps the `output` block at line 9"),
+        "{message}"
+    );
+
+    let body = "```python\nprint(1)\n```\n\n```output\n1\n```\n\n```output\n1\n```\n";
+    let (_, line, message) = only_error(&[("basics/o.md", &article("Over", "", body))]);
+    assert_eq!(line, 13);
+    assert!(
+        message.contains("a second `output` block without a version"),
+        "{message}"
+    );
+
+    let body = "```python 3.14+\nprint(1)\n```\n\n```output 3.11\n1\n```\n";
+    let (_, _, message) = only_error(&[("basics/o.md", &article("Over", "", body))]);
+    assert!(
+        message.contains("names no version the snippet runs on"),
+        "{message}"
+    );
+
+    let body = "```python 3.x\nprint(1)\n```\n";
+    let (_, line, message) = only_error(&[("basics/o.md", &article("Over", "", body))]);
+    assert_eq!(line, 5);
+    assert!(message.contains("bad Python version spec"), "{message}");
 }

@@ -13,42 +13,83 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::{Output, RunError, RunOutcome, RunRequest, Sandbox};
 use crate::http::ClientKey;
 use crate::layout::Layout;
+use crate::runtimes::{PickError, RuntimeSet};
 use crate::{ApiError, AppState, Error};
 
-/// The sandbox as the server holds it: running, or refused with the reason.
+/// The sandbox as the server holds it: one pool per Python runtime, a single pool
+/// (tests), or refused with the reason.
 #[derive(Clone)]
 pub enum Runner {
     Ready(Sandbox),
+    Runtimes(RuntimeSet),
     Unavailable(String),
 }
 
+/// Why a run got no sandbox: an unknown version (422) or none running (503).
+enum NoSandbox {
+    Unknown(String),
+    Run(RunError),
+}
+
 impl Runner {
-    fn sandbox(&self) -> Result<&Sandbox, RunError> {
+    /// The runtimes, as a set (a single pool is a set of one).
+    pub fn runtimes(&self) -> Option<RuntimeSet> {
         match self {
-            Runner::Ready(s) => Ok(s),
-            Runner::Unavailable(why) => Err(RunError::Unavailable(why.clone())),
+            Runner::Ready(s) => Some(RuntimeSet::single(s.clone())),
+            Runner::Runtimes(set) => Some(set.clone()),
+            Runner::Unavailable(_) => None,
+        }
+    }
+
+    /// The pool for `python` ("3.13"; `None`: the default runtime).
+    fn sandbox(&self, python: Option<&str>) -> Result<Sandbox, NoSandbox> {
+        let set = match self {
+            Runner::Ready(s) if python.is_none() => return Ok(s.clone()),
+            Runner::Unavailable(why) => {
+                return Err(NoSandbox::Run(RunError::Unavailable(why.clone())));
+            }
+            other => other.runtimes().expect("a running sandbox"),
+        };
+        match set.pick(python) {
+            Ok((_, s)) => Ok(s.clone()),
+            Err(PickError::Unknown { asked, available }) => Err(NoSandbox::Unknown(format!(
+                "unknown Python version {asked:?}; available: {}",
+                available.join(", ")
+            ))),
+            Err(PickError::Unavailable(why)) => Err(NoSandbox::Run(RunError::Unavailable(why))),
+        }
+    }
+
+    /// The default sandbox, if it runs.
+    pub fn default_sandbox(&self) -> Option<Sandbox> {
+        match self {
+            Runner::Ready(s) => Some(s.clone()),
+            Runner::Runtimes(set) => set
+                .default_runtime()
+                .and_then(|r| r.state.as_ref().ok().cloned()),
+            Runner::Unavailable(_) => None,
         }
     }
 
     pub fn is_ready(&self) -> bool {
-        matches!(self, Runner::Ready(s) if s.is_ready())
+        self.default_sandbox().is_some_and(|s| s.is_ready())
     }
 
     /// The largest program accepted (also the largest shared snippet): the pool's limit,
     /// or the default one when the sandbox is not running.
     pub fn code_limit(&self) -> usize {
-        match self {
-            Runner::Ready(s) => s.config().limits.code_bytes,
-            Runner::Unavailable(_) => super::Limits::default().code_bytes,
+        match self.default_sandbox() {
+            Some(s) => s.config().limits.code_bytes,
+            None => super::Limits::default().code_bytes,
         }
     }
 }
@@ -56,12 +97,53 @@ impl Runner {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/run", post(run_code))
+        .route("/api/runtimes", get(list_runtimes))
         .route("/run", post(run_form))
 }
 
 #[derive(Deserialize)]
 struct RunBody {
     code: String,
+    /// A runtime id such as "3.13"; absent: the default runtime.
+    #[serde(default)]
+    python: Option<String>,
+}
+
+/// One runtime as `GET /api/runtimes` lists it.
+#[derive(Serialize)]
+struct RuntimeInfo {
+    id: String,
+    /// Exact version ("3.14.8"); the id when not running.
+    version: String,
+    default: bool,
+    available: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    packages: Vec<crate::runtimes::Package>,
+    /// Curated packages with no wheel for this version.
+    missing_packages: Vec<String>,
+}
+
+/// `GET /api/runtimes`: every configured runtime, its exact version and packages.
+async fn list_runtimes(State(state): State<AppState>) -> Response {
+    let Some(set) = state.runner.runtimes() else {
+        return Json(serde_json::json!({ "default": null, "runtimes": [] })).into_response();
+    };
+    let runtimes: Vec<RuntimeInfo> = set
+        .runtimes
+        .iter()
+        .map(|r| RuntimeInfo {
+            id: r.id.to_string(),
+            version: r.version(),
+            default: r.id == set.default,
+            available: r.state.is_ok(),
+            error: r.state.as_ref().err().cloned(),
+            packages: r.manifest.packages.clone(),
+            missing_packages: r.manifest.missing.clone(),
+        })
+        .collect();
+    Json(serde_json::json!({ "default": set.default.to_string(), "runtimes": runtimes }))
+        .into_response()
 }
 
 /// `{"code"}` → SSE as the program prints (`Accept: text/event-stream`), else JSON at the end.
@@ -71,19 +153,26 @@ async fn run_code(
     headers: HeaderMap,
     body: Result<Json<RunBody>, JsonRejection>,
 ) -> Response {
-    let Json(RunBody { code }) = match body {
+    let Json(RunBody { code, python }) = match body {
         Ok(b) => b,
         Err(e) => {
             return ApiError(Error::BadRequest(format!(
-                "expected JSON {{\"code\": str}}: {}",
+                "expected JSON {{\"code\": str, \"python\": str (optional)}}: {}",
                 e.body_text()
             )))
             .into_response();
         }
     };
-    let sandbox = match state.runner.sandbox() {
-        Ok(s) => s.clone(),
-        Err(e) => return run_error(e),
+    let sandbox = match state.runner.sandbox(python.as_deref()) {
+        Ok(s) => s,
+        Err(NoSandbox::Unknown(why)) => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(serde_json::json!({ "error": why })),
+            )
+                .into_response();
+        }
+        Err(NoSandbox::Run(e)) => return run_error(e),
     };
     let request = RunRequest {
         code,
@@ -203,6 +292,9 @@ fn run_error(e: RunError) -> Response {
 #[derive(Deserialize)]
 struct RunForm {
     code: String,
+    /// The runtime picked on the page; empty or absent: the default.
+    #[serde(default)]
+    python: Option<String>,
 }
 
 #[derive(Template)]
@@ -213,6 +305,8 @@ struct RunPage<'a> {
     canonical: String,
     code: &'a str,
     outcome: &'a RunOutcome,
+    /// The runtimes to choose from for running again: `(id, selected)`.
+    runtimes: Vec<(String, bool)>,
     back: Option<String>,
     /// Where the code came from, for the "Share this code" form: article and anchor.
     share_article: Option<String>,
@@ -227,10 +321,23 @@ async fn run_form(
     headers: HeaderMap,
     Form(form): Form<RunForm>,
 ) -> Result<Response, Error> {
-    let sandbox = state
+    let python = form.python.as_deref().filter(|p| !p.trim().is_empty());
+    let sandbox = state.runner.sandbox(python).map_err(|e| match e {
+        NoSandbox::Unknown(why) => Error::BadRequest(why),
+        NoSandbox::Run(e) => Error::Unavailable(e.to_string()),
+    })?;
+    let runtimes = state
         .runner
-        .sandbox()
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
+        .runtimes()
+        .map(|set| {
+            let chosen = python
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or(set.default);
+            set.sandboxes()
+                .map(|(r, _)| (r.id.to_string(), r.id == chosen))
+                .collect()
+        })
+        .unwrap_or_default();
     let request = RunRequest {
         code: form.code.clone(),
         client: client.0,
@@ -255,6 +362,7 @@ async fn run_form(
         canonical: String::new(),
         code: &form.code,
         outcome: &outcome,
+        runtimes,
         back,
         share_article,
         share_anchor,

@@ -83,6 +83,9 @@ pub struct SandboxConfig {
     /// The interpreter (`python3` is looked up on PATH); it must be readable
     /// by the sandbox uid (e.g. not under a 0700 /root when running as root).
     pub python: PathBuf,
+    /// Third-party packages only this pool's runs see (read-only, appended to
+    /// `sys.path`); `None`: the standard library only.
+    pub packages: Option<PathBuf>,
     /// Parent of the per-run scratch directories, e.g. `<data>/runs`.
     pub scratch_root: PathBuf,
     /// Pool size: interpreters warm or running at once.
@@ -104,6 +107,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
             python: PathBuf::from("python3"),
+            packages: None,
             scratch_root: PathBuf::from("data/runs"),
             workers: 4,
             queue_len: 64,
@@ -205,6 +209,9 @@ pub struct RunOutcome {
     pub timed_out: bool,
     pub truncated: bool,
     pub duration_ms: u64,
+    /// The interpreter that ran it, e.g. "3.14.8".
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub python: String,
     /// Which limit ended the run early, if any: "wall", "output", "memory",
     /// "disk", "cpu".
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -282,7 +289,9 @@ impl Sandbox {
         req: RunRequest,
         sink: Option<tokio::sync::mpsc::Sender<Output>>,
     ) -> Result<RunOutcome, RunError> {
-        self.inner.clone().run(req, sink).await
+        let mut outcome = self.inner.clone().run(req, sink).await?;
+        outcome.python.clone_from(&self.inner.python_version);
+        Ok(outcome)
     }
 
     /// Counters for `/metrics`.
@@ -294,6 +303,11 @@ impl Sandbox {
     /// directories, waits (briefly) for running runs to end.
     pub async fn shutdown(&self) {
         self.inner.clone().shutdown().await
+    }
+
+    /// The interpreter's exact version, e.g. `3.14.8`.
+    pub fn python_version(&self) -> &str {
+        &self.inner.python_version
     }
 
     /// The configuration in use (limits for documentation pages, etc.).

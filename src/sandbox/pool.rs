@@ -17,6 +17,12 @@ use super::setup::{
 use super::worker::{Worker, WorkerEnv, remove_tree};
 use super::{Layers, Output, RunError, RunOutcome, RunRequest, SandboxConfig, SandboxError};
 
+/// Worker ids, unique in the process: they name scratch directories, and several
+/// pools (one per Python runtime) share the scratch root.
+static NEXT_WORKER_ID: AtomicU64 = AtomicU64::new(1);
+/// Pools started by this process, for unique runner file names.
+static NEXT_POOL: AtomicU64 = AtomicU64::new(0);
+
 /// Consecutive failed worker starts (about 20 s with the back-off) after
 /// which the pool counts as broken.
 const BROKEN_AFTER: usize = 8;
@@ -51,9 +57,10 @@ struct State {
 pub(crate) struct Inner {
     pub(crate) cfg: SandboxConfig,
     pub(crate) layers: Layers,
+    /// The interpreter's exact version, e.g. `3.14.8`.
+    pub(crate) python_version: String,
     env: WorkerEnv,
     state: Mutex<State>,
-    next_id: AtomicU64,
     closing: AtomicBool,
     /// Worker slots with a process or scratch directory that may exist
     /// (starting, idle, running or being cleaned up): shutdown waits for 0.
@@ -75,11 +82,20 @@ impl Inner {
         remove_stale_scratch(&scratch_root).await;
         // Names carry our pid: `serve` and `check` may share a data directory.
         let pid = std::process::id();
+        let pool = NEXT_POOL.fetch_add(1, Ordering::Relaxed);
         let runner = scratch_root
-            .join(format!(".runner-{pid}"))
+            .join(format!(".runner-{pid}-{pool}"))
             .join("runner.py");
-        write_runner(&runner)?;
-        let (python, read_only) = probe_python(&cfg.python).await?;
+        let packages = match &cfg.packages {
+            Some(dir) => Some(dir.canonicalize().map_err(|e| {
+                SandboxError::Config(format!("packages directory {}: {e}", dir.display()))
+            })?),
+            None => None,
+        };
+        write_runner(&runner, packages.as_deref())?;
+        let probed = probe_python(&cfg.python).await?;
+        let (python, mut read_only) = (probed.exe, probed.dirs);
+        read_only.extend(packages);
         if is_root {
             check_reachable_by_others(&python).map_err(|msg| SandboxError::Python {
                 python: python.display().to_string(),
@@ -111,7 +127,7 @@ impl Inner {
             server_pid: std::process::id() as i32,
             pool_size: cfg.workers,
         };
-        let probe = Worker::spawn(&env, 0, 0)
+        let probe = Worker::spawn(&env, 0, NEXT_WORKER_ID.fetch_add(1, Ordering::Relaxed))
             .await
             .map_err(|e| SandboxError::SelfTest(format!("starting a worker: {e}")))?;
         let layers = layers_of(&probe.report, cfg.uid_base);
@@ -137,9 +153,9 @@ impl Inner {
         let inner = Arc::new(Inner {
             cfg,
             layers,
+            python_version: probed.version,
             env,
             state: Mutex::new(State::default()),
-            next_id: AtomicU64::new(1),
             closing: AtomicBool::new(false),
             alive: AtomicUsize::new(0),
         });
@@ -162,7 +178,7 @@ impl Inner {
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             while !self.closing.load(Ordering::SeqCst) {
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let id = NEXT_WORKER_ID.fetch_add(1, Ordering::Relaxed);
                 match Worker::spawn(&self.env, slot, id).await {
                     Ok(w) => {
                         let layers = layers_of(&w.report, self.cfg.uid_base);

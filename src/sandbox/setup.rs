@@ -82,7 +82,10 @@ pub(crate) async fn remove_stale_scratch(root: &Path) {
         let pid = name
             .strip_prefix("run-")
             .and_then(|r| r.split('-').next())
-            .or_else(|| name.strip_prefix(".runner-"))
+            .or_else(|| {
+                name.strip_prefix(".runner-")
+                    .and_then(|r| r.split('-').next())
+            })
             .and_then(|p| p.parse::<i32>().ok());
         let Some(pid) = pid else { continue };
         let gone = unsafe { libc::kill(pid, 0) } == -1
@@ -94,7 +97,9 @@ pub(crate) async fn remove_stale_scratch(root: &Path) {
     }
 }
 
-pub(crate) fn write_runner(path: &Path) -> Result<(), SandboxError> {
+/// Writes runner.py; with `packages`, the runner appends that directory to `sys.path`
+/// (after the standard library) before anything else.
+pub(crate) fn write_runner(path: &Path, packages: Option<&Path>) -> Result<(), SandboxError> {
     use std::os::unix::fs::PermissionsExt;
     let io = |e: std::io::Error| SandboxError::Io(format!("{}: {e}", path.display()));
     let dir = path
@@ -102,20 +107,41 @@ pub(crate) fn write_runner(path: &Path) -> Result<(), SandboxError> {
         .ok_or_else(|| SandboxError::Io("runner path".into()))?;
     std::fs::create_dir_all(dir).map_err(io)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
-    std::fs::write(path, RUNNER_PY).map_err(io)?;
+    let text = match packages {
+        Some(dir) => {
+            let dir = serde_json::to_string(&dir.to_string_lossy())
+                .map_err(|e| SandboxError::Io(e.to_string()))?;
+            RUNNER_PY.replacen(
+                "import sys\n",
+                &format!("import sys\nsys.path.append({dir})\n"),
+                1,
+            )
+        }
+        None => RUNNER_PY.to_string(),
+    };
+    std::fs::write(path, text).map_err(io)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).map_err(io)
+}
+
+/// What the probe learnt about an interpreter.
+pub(crate) struct Probed {
+    pub exe: PathBuf,
+    /// Landlock's read-only rules for it.
+    pub dirs: Vec<PathBuf>,
+    /// Exact version, e.g. `3.14.8`.
+    pub version: String,
 }
 
 /// Asks the interpreter (unconfined, trusted code of ours) where it lives:
 /// its real executable and the directories its standard library needs, which
-/// become Landlock's read-only rules.
-pub(crate) async fn probe_python(python: &Path) -> Result<(PathBuf, Vec<PathBuf>), SandboxError> {
+/// become Landlock's read-only rules, and its exact version.
+pub(crate) async fn probe_python(python: &Path) -> Result<Probed, SandboxError> {
     const PROBE: &str = "import json, os, sys\n\
         exe = sys.executable\n\
         dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,\n\
                 os.path.dirname(os.path.realpath(exe))}\n\
         dirs.update(os.path.realpath(p) for p in sys.path if p and os.path.exists(p))\n\
-        print(json.dumps({'exe': exe, 'dirs': sorted(dirs)}))\n";
+        print(json.dumps({'exe': exe, 'dirs': sorted(dirs), 'version': sys.version.split()[0]}))\n";
     let err = |msg: String| SandboxError::Python {
         python: python.display().to_string(),
         msg,
@@ -138,9 +164,14 @@ pub(crate) async fn probe_python(python: &Path) -> Result<(PathBuf, Vec<PathBuf>
     struct Probe {
         exe: PathBuf,
         dirs: Vec<PathBuf>,
+        version: String,
     }
     let p: Probe = serde_json::from_slice(&out.stdout).map_err(|e| err(e.to_string()))?;
-    Ok((p.exe, p.dirs))
+    Ok(Probed {
+        exe: p.exe,
+        dirs: p.dirs,
+        version: p.version,
+    })
 }
 
 /// One real run before declaring the sandbox usable: catches an interpreter

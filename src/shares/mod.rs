@@ -56,6 +56,8 @@ pub struct Share {
     pub code: String,
     pub article: Option<String>,
     pub anchor: Option<String>,
+    /// The Python runtime it was shared for ("3.13"); `None`: the default.
+    pub python: Option<String>,
     /// RFC 3339, UTC.
     pub created_at: String,
 }
@@ -73,6 +75,7 @@ pub struct NewShare {
     pub code: String,
     pub article: Option<String>,
     pub anchor: Option<String>,
+    pub python: Option<String>,
 }
 
 impl NewShare {
@@ -123,7 +126,27 @@ impl NewShare {
             code,
             article: article.map(|a| a.slug.clone()),
             anchor: anchor.map(str::to_string),
+            python: None,
         })
+    }
+
+    /// Records the runtime the share is for; it must be one of `available`.
+    pub fn with_python(
+        mut self,
+        python: Option<&str>,
+        available: &[String],
+    ) -> Result<Self, Error> {
+        let Some(p) = python.map(str::trim).filter(|p| !p.is_empty()) else {
+            return Ok(self);
+        };
+        if !available.iter().any(|a| a == p) {
+            return Err(Error::Unprocessable(format!(
+                "unknown Python version {p:?}; available: {}",
+                available.join(", ")
+            )));
+        }
+        self.python = Some(p.to_string());
+        Ok(self)
     }
 
     /// The content address: BLAKE3 (in its key-derivation mode, so these hashes are never
@@ -134,7 +157,11 @@ impl NewShare {
             Some(self.code.as_str()),
             self.article.as_deref(),
             self.anchor.as_deref(),
-        ] {
+        ]
+        .into_iter()
+        // A share without a version keeps the id it had before versions existed.
+        .chain(self.python.as_deref().map(Some))
+        {
             match field {
                 Some(s) => {
                     hasher.update(&[1]);
@@ -169,7 +196,7 @@ pub fn is_valid_id(id: &str) -> bool {
     id.len() == ID_LEN && id.bytes().all(|b| BASE64URL.contains(&b))
 }
 
-const COLUMNS: &str = "id, code, article, anchor, created_at";
+const COLUMNS: &str = "id, code, article, anchor, python, created_at";
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<Share>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM shares WHERE id = ?");
@@ -181,12 +208,13 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Share>, Error> {
 pub async fn store(db: &Db, new: &NewShare) -> Result<(Share, bool), Error> {
     let id = new.id();
     let inserted = sqlx::query(
-        "INSERT INTO shares (id, code, article, anchor) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO shares (id, code, article, anchor, python) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&id)
     .bind(&new.code)
     .bind(&new.article)
     .bind(&new.anchor)
+    .bind(&new.python)
     .execute(db)
     .await?
     .rows_affected()
@@ -194,7 +222,9 @@ pub async fn store(db: &Db, new: &NewShare) -> Result<(Share, bool), Error> {
     let share = find(db, &id)
         .await?
         .ok_or_else(|| Error::Internal(format!("share {id} vanished after its insert")))?;
-    if (&share.code, &share.article, &share.anchor) != (&new.code, &new.article, &new.anchor) {
+    if (&share.code, &share.article, &share.anchor, &share.python)
+        != (&new.code, &new.article, &new.anchor, &new.python)
+    {
         tracing::error!(id, "share id collision: refusing to overwrite");
         return Err(Error::Conflict(
             "another share already has this id; change the code slightly and share again".into(),
@@ -226,6 +256,7 @@ pub async fn create(
     code: &str,
     article: Option<&str>,
     anchor: Option<&str>,
+    python: Option<&str>,
 ) -> Result<(Share, bool), Error> {
     if auth.0.viewer.is_some() && !auth.0.csrf_ok {
         return Err(Error::Forbidden(
@@ -242,9 +273,19 @@ pub async fn create(
         code,
         article,
         anchor,
-    )?;
+    )?
+    .with_python(python, &available_pythons(state))?;
     state.share_limiter.hit(&client.0);
     store(&state.db, &new).await
+}
+
+/// The runtime ids a share may name.
+fn available_pythons(state: &AppState) -> Vec<String> {
+    state
+        .runner
+        .runtimes()
+        .map(|set| set.runtimes.iter().map(|r| r.id.to_string()).collect())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]
@@ -254,6 +295,8 @@ pub struct ShareRequest {
     article: Option<String>,
     #[serde(default)]
     anchor: Option<String>,
+    #[serde(default)]
+    python: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -277,6 +320,7 @@ async fn create_share(
         &request.code,
         request.article.as_deref(),
         request.anchor.as_deref(),
+        request.python.as_deref(),
     )
     .await?;
     let url = state.site.layout.absolute(&share.path());
@@ -314,6 +358,7 @@ mod tests {
             code: code.into(),
             article: article.map(Into::into),
             anchor: anchor.map(Into::into),
+            python: None,
         }
     }
 

@@ -98,12 +98,32 @@ pub async fn show_share(
         .unwrap_or_else(|_| escape(&share.code));
     let page = SharePage {
         layout: &state.site.layout,
-        snippet_html: runnable_snippet_html(0, &share.code, &highlighted),
+        snippet_html: with_python(
+            runnable_snippet_html(0, &share.code, &highlighted, None),
+            share.python.as_deref(),
+        ),
         origin: origin_of(&state.site, &share),
         canonical: state.site.layout.absolute(&share.path()),
         share: &share,
     };
     render_page(&page, viewer.as_deref())
+}
+
+/// A share made for one Python version opens with that version picked: the figure
+/// carries it (python-picker.js and run.js read it), and the no-JS Run form posts it.
+fn with_python(html: String, python: Option<&str>) -> String {
+    let Some(p) = python else { return html };
+    let p = escape(p);
+    html.replacen(
+        "data-snippet=\"0\"",
+        &format!("data-snippet=\"0\" data-python-chosen=\"{p}\""),
+        1,
+    )
+    .replacen(
+        "<button type=\"submit\">Run</button>",
+        &format!("<input type=\"hidden\" name=\"python\" value=\"{p}\"><button type=\"submit\">Run</button>"),
+        1,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +133,8 @@ pub struct ShareForm {
     article: Option<String>,
     #[serde(default)]
     anchor: Option<String>,
+    #[serde(default)]
+    python: Option<String>,
 }
 
 /// Without JavaScript, the `/run` result page's "Share this code" posts here: 303 to the
@@ -130,6 +152,7 @@ pub async fn create_share_form(
         &form.code,
         form.article.as_deref(),
         form.anchor.as_deref(),
+        form.python.as_deref(),
     )
     .await?;
     Ok(see_other(&share.path()))

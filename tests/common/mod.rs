@@ -71,6 +71,61 @@ pub async fn start_sandbox(workers: usize, limits: Limits) -> (Sandbox, tempfile
     (sandbox, scratch)
 }
 
+/// Where `scripts/ensure-runtimes` installed the Python runtimes (they must be there:
+/// `scripts/test` runs it first).
+pub fn runtime_dir() -> PathBuf {
+    std::env::var_os("SNAKEPIT_RUNTIME_DIR")
+        .map_or_else(|| PathBuf::from("/opt/snakepit/runtimes"), PathBuf::from)
+}
+
+/// The shipped runtime ids.
+pub const RUNTIMES: [&str; 4] = ["3.11", "3.13", "3.14", "3.15"];
+
+/// Every shipped runtime with its packages, `workers` warm workers each, default 3.14.
+pub async fn start_runtimes(
+    workers: usize,
+    limits: Limits,
+) -> (snakepit::runtimes::RuntimeSet, tempfile::TempDir) {
+    use snakepit::runtimes::{Minor, Plan, RuntimeSet, locate};
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let plans = RUNTIMES
+        .iter()
+        .enumerate()
+        .map(|(k, id)| {
+            let id: Minor = id.parse().unwrap();
+            let (python, packages, manifest) = locate(&runtime_dir(), id);
+            Plan {
+                id: Some(id),
+                sandbox: SandboxConfig {
+                    python,
+                    packages,
+                    scratch_root: scratch.path().join("runs"),
+                    workers,
+                    queue_len: 8,
+                    limits: limits.clone(),
+                    helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_snakepit"))),
+                    uid_base: 6_500_000 + k as u32 * 1000,
+                    ..SandboxConfig::default()
+                },
+                manifest,
+            }
+        })
+        .collect();
+    let set = RuntimeSet::start(plans, Minor::new(3, 14)).await;
+    assert_eq!(
+        set.sandboxes().count(),
+        RUNTIMES.len(),
+        "every runtime starts (run scripts/ensure-runtimes)"
+    );
+    for _ in 0..400 {
+        if set.sandboxes().all(|(_, s)| s.is_ready()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    (set, scratch)
+}
+
 /// The accounts configuration `serve` uses for the fixture site (https base URL: Secure cookies).
 pub fn default_accounts() -> AccountsConfig {
     let args = snakepit::config::AccountArgs::default();
@@ -143,6 +198,14 @@ impl TestApp {
         let (sandbox, scratch) = start_sandbox(workers, limits).await;
         let runner = Runner::Ready(sandbox.clone());
         Self::build(default_accounts(), runner, Some(sandbox), Some(scratch)).await
+    }
+
+    /// The fixture site with every shipped Python runtime.
+    pub async fn with_runtimes(workers: usize, limits: Limits) -> Self {
+        let (set, scratch) = start_runtimes(workers, limits).await;
+        let sandbox = set.default_runtime().and_then(|r| r.state.clone().ok());
+        let runner = Runner::Runtimes(set);
+        Self::build(default_accounts(), runner, sandbox, Some(scratch)).await
     }
 
     async fn build(

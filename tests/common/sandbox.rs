@@ -76,6 +76,8 @@ pub fn config(name: &str, workers: usize, queue_len: usize, uid_base: u32) -> Sa
         insecure: false,
         helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_snakepit"))),
         uid_base,
+        // The runtime's packages when testing one (scripts/test: SNAKEPIT_TEST_PACKAGES).
+        packages: std::env::var_os("SNAKEPIT_TEST_PACKAGES").map(PathBuf::from),
     }
 }
 
