@@ -368,3 +368,30 @@ fn judged_queries_meet_the_relevance_bar() {
         "recall@3 {recall:.3} (min 0.95), MRR {mrr:.3} (min 0.85)"
     );
 }
+
+/// Every shipped article, the section-9 ones included, is linked from the home page under
+/// its section and is the first hit for its own title: a new article that the home page or
+/// the index misses fails here with its slug.
+#[tokio::test]
+async fn every_shipped_article_is_on_the_home_page_and_found_by_its_title() {
+    let site = common::shipped_site();
+    let (status, home) = get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    let home = scraper::Html::parse_document(&home);
+    let links: Vec<String> = common::attrs(&home, ".article-link", "href");
+    let mut missing = Vec::new();
+    for article in &site.library.articles {
+        if !links.contains(&format!("/articles/{}", article.slug)) {
+            missing.push(format!("home: {}", article.slug));
+        }
+        let hits = site.search.search(&article.title, 3, None);
+        if !hits.iter().any(|h| h.slug == article.slug) {
+            missing.push(format!("search {:?}: {}", article.title, article.slug));
+        }
+    }
+    assert!(
+        site.library.articles.iter().any(|a| a.section == "modern"),
+        "section 9 ships articles"
+    );
+    assert!(missing.is_empty(), "not reachable: {missing:?}");
+}
