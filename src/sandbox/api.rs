@@ -84,13 +84,11 @@ impl Runner {
     /// wall-clock limit, and a little for starting and cleaning up. The request timeout of
     /// the run routes (`crate::http`) follows it, so the sandbox's own answers come first.
     pub fn deadline(&self) -> Option<std::time::Duration> {
-        match self {
-            Runner::Ready(s) => {
-                let cfg = s.config();
-                Some(cfg.queue_wait + cfg.limits.wall + std::time::Duration::from_secs(5))
-            }
-            Runner::Unavailable(_) => None,
-        }
+        // Every runtime's pool shares the same limits; the default one speaks for them.
+        self.default_sandbox().map(|s| {
+            let cfg = s.config();
+            cfg.queue_wait + cfg.limits.wall + std::time::Duration::from_secs(5)
+        })
     }
 
     pub fn is_ready(&self) -> bool {
