@@ -285,7 +285,7 @@ mod tests {
         assert_eq!(tokens(&mut a, "__slots__ = ('x',)"), ["__slots__", "x"]);
         assert_eq!(
             tokens(&mut a, "0.1 + 0.2."),
-            ["0.1", "0", "1", "0.2", "0", "2"]
+            ["0.1", "0", "1", "+", "0.2", "0", "2"]
         );
         assert_eq!(
             tokens(&mut a, "UnboundLocalError: x"),
@@ -293,7 +293,8 @@ mod tests {
         );
         assert_eq!(tokens(&mut a, "end. Next"), ["end", "next"]);
         assert!(tokens(&mut a, "").is_empty());
-        assert!(tokens(&mut a, "...::()").is_empty());
+        assert_eq!(tokens(&mut a, "...::()"), ["..."]);
+        assert!(tokens(&mut a, ".,;:()").is_empty());
     }
 
     #[test]

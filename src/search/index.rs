@@ -715,6 +715,22 @@ impl SearchIndex {
                 &TopDocs::with_limit(limit.max(1) * 40).order_by_score(),
             )
             .unwrap_or_default();
+        // Each clause's score on every part it matches (a full search per clause: this is an
+        // author's tool, and tantivy's `explain` cannot seek backwards in some scorers).
+        let every = searcher.num_docs().max(1) as usize;
+        let clause_scores: Vec<(&String, HashMap<tantivy::DocAddress, f32>)> = built
+            .labelled
+            .iter()
+            .map(|(label, q)| {
+                let scores = searcher
+                    .search(&**q, &TopDocs::with_limit(every).order_by_score())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(score, address)| (address, score))
+                    .collect();
+                (label, scores)
+            })
+            .collect();
         for (rank, hit) in hits.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -731,11 +747,10 @@ impl SearchIndex {
             let Some((part_score, address)) = best else {
                 continue;
             };
-            let mut scored: Vec<(f32, &str)> = built
-                .labelled
+            let mut scored: Vec<(f32, &str)> = clause_scores
                 .iter()
-                .filter_map(|(label, q)| {
-                    let v = q.explain(&searcher, *address).ok()?.value();
+                .filter_map(|(label, scores)| {
+                    let v = scores.get(address).copied()?;
                     (v > 0.0).then_some((v, label.as_str()))
                 })
                 .collect();

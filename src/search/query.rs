@@ -127,6 +127,8 @@ impl Plan {
         } else {
             quoted_spans(&core)
         };
+        // Concepts are looked for in the whole question: their phrases may hold noise words.
+        let asked = core.clone();
         if !error {
             let noise = vocab.noise_spans(&core, &quoted);
             if !noise.is_empty() {
@@ -221,7 +223,7 @@ impl Plan {
             }
         }
         if !error {
-            let stems = analyze::tokens(&mut stem_analyzer(), &core);
+            let stems = analyze::tokens(&mut stem_analyzer(), &asked);
             for x in vocab.expansions(&stems) {
                 added.push((format!("concept \"{}\"", x.when), x.add.to_vec()));
             }
@@ -746,5 +748,29 @@ mod tests {
         assert_eq!(typo_distance("tiem"), 1);
         assert_eq!(typo_distance("mutible"), 1);
         assert_eq!(typo_distance("metaclasess"), 2);
+    }
+}
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+
+    #[test]
+    fn quoted_fragments_weigh_more_and_apostrophes_quote_nothing() {
+        assert_eq!(quoted_spans("what does \"yield\" do"), [(11, 16)]);
+        assert!(quoted_spans("don't won't").is_empty());
+        let p = Plan::parse("what does \"yield\" do");
+        let y = p.words.iter().find(|w| w.text == "yield").expect("yield");
+        assert_eq!(y.weight, QUOTED_WEIGHT);
+    }
+
+    #[test]
+    fn operators_are_words_of_their_own() {
+        let p = Plan::parse("is vs ==");
+        let eq = p.words.iter().find(|w| w.text == "==").expect("==");
+        assert_eq!(eq.source, Source::Symbol);
+        assert!(!eq.prefix);
+        let p = Plan::parse("read-only attribute");
+        assert!(p.joined.contains(&"readonly".to_string()), "{:?}", p.joined);
     }
 }
