@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use snakepit::content::{self, Article};
 use snakepit::search::SearchIndex;
 use snakepit::search::related::related;
+use snakepit::search::vocabulary::Vocabulary;
 
 /// Times each judged query is run on the shipped content (fewer at 100×).
 const REPEATS: usize = 20;
@@ -40,9 +41,16 @@ fn main() {
          p50 per-query median | p99 per-query median | max |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    row("shipped", &library.articles, &queries, 5, REPEATS);
+    row(
+        "shipped",
+        &library.articles,
+        &library.vocabulary,
+        &queries,
+        5,
+        REPEATS,
+    );
     let big = grow(&library.articles, 100);
-    row("100× generated", &big, &queries, 1, 3);
+    row("100× generated", &big, &library.vocabulary, &queries, 1, 3);
     SLOWEST.with(|s| println!("\nSlowest queries (median): {}", s.borrow().join("\n")));
     let started = Instant::now();
     let _ = related(&library, 4);
@@ -52,13 +60,20 @@ fn main() {
     );
 }
 
-fn row(name: &str, articles: &[Article], queries: &[String], builds: usize, repeats: usize) {
+fn row(
+    name: &str,
+    articles: &[Article],
+    vocabulary: &Vocabulary,
+    queries: &[String],
+    builds: usize,
+    repeats: usize,
+) {
     let mut times = Vec::new();
     let mut cpu_times = Vec::new();
     let mut index = None;
     for _ in 0..builds {
         let (started, cpu) = (Instant::now(), process_cpu());
-        index = Some(SearchIndex::build(articles).expect("index builds"));
+        index = Some(SearchIndex::build(articles, vocabulary).expect("index builds"));
         times.push(started.elapsed());
         cpu_times.push(process_cpu().zip(cpu).map(|(b, a)| b.saturating_sub(a)));
     }

@@ -1,4 +1,4 @@
-//! The subcommands: `serve` (the default), `check`, `user add|passwd` and `backup`.
+//! The subcommands: `serve` (the default), `check`, `user add|passwd`, `backup` and `search`.
 
 use std::process::ExitCode;
 
@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::accounts::{Accounts, AccountsConfig};
 use crate::config::{
-    BackupArgs, CheckArgs, Cli, Command, LogFormat, ServeArgs, UserAction, UserArgs,
+    BackupArgs, CheckArgs, Cli, Command, LogFormat, SearchArgs, ServeArgs, UserAction, UserArgs,
 };
 use crate::runtimes::RuntimeSet;
 use crate::sandbox::api::Runner;
@@ -21,6 +21,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Check(args)) => check(&args),
         Some(Command::User(args)) => user(&args),
         Some(Command::Backup(args)) => backup(&args),
+        Some(Command::Search(args)) => search(&args),
     }
 }
 
@@ -368,4 +369,43 @@ fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runti
         .build()
         .map_err(|e| eprintln!("snakepit: cannot start the async runtime: {e}"))
         .ok()
+}
+
+/// `snakepit search [--explain] QUERY`: the hits (and with `--explain`, why) on stdout.
+fn search(args: &SearchArgs) -> ExitCode {
+    let library = match content::load(&args.content) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let index = match crate::search::SearchIndex::build(&library.articles, &library.vocabulary) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("building the search index: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let q = args.query.join(" ");
+    let limit = args.limit.clamp(1, crate::search::MAX_LIMIT);
+    if args.explain {
+        print!("{}", index.explain(&q, limit));
+        return ExitCode::SUCCESS;
+    }
+    let hits = index.search(&q, limit, None);
+    if hits.is_empty() {
+        let help = index.help(&q, None);
+        println!("no results");
+        if let Some(d) = &help.did_you_mean {
+            println!("did you mean: {d}");
+        }
+        for h in &help.closest {
+            println!("closest ({}): {}  {}", help.closest_reason, h.slug, h.url);
+        }
+    }
+    for (i, h) in hits.iter().enumerate() {
+        println!("{}. {:6.2}  {}  {}", i + 1, h.score, h.slug, h.url);
+    }
+    ExitCode::SUCCESS
 }

@@ -32,6 +32,24 @@ pub enum Command {
     User(UserArgs),
     /// Write a consistent copy of the live database to FILE (safe while serving).
     Backup(BackupArgs),
+    /// Search the content from the command line; `--explain` shows why each hit ranks.
+    Search(SearchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SearchArgs {
+    /// Directory of Markdown articles, `sections.toml` and `search-vocabulary.toml`.
+    #[arg(long, env = "SNAKEPIT_CONTENT", default_value = "./content")]
+    pub content: PathBuf,
+    /// Show how the query is read (vocabulary, words, weights) and what scored per hit.
+    #[arg(long)]
+    pub explain: bool,
+    /// Most hits shown.
+    #[arg(long, default_value_t = 5)]
+    pub limit: usize,
+    /// The query (several words are one query).
+    #[arg(required = true)]
+    pub query: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -36,7 +36,7 @@ impl Site {
         let library = content::load(&args.content)?;
         let assets = Assets::scan(&args.static_dir)?;
         let layout = Layout::new(&assets, args.base_url());
-        let search = SearchIndex::build(&library.articles)?;
+        let search = SearchIndex::build(&library.articles, &library.vocabulary)?;
         let related = search::related::related(&library, RELATED_ARTICLES);
         let pages = Pages::render(&library, &layout, &related)?;
         Ok(Site {

@@ -108,10 +108,21 @@
     }
 
     function render(q, data) {
+      // Nothing matched: offer the server's correction and closest articles instead.
+      var help = !data.hits.length && data.closest && data.closest.length;
+      if (help) data = { hits: data.closest, did_you_mean: data.did_you_mean, help: true };
       list.textContent = "";
       active = -1;
       input.removeAttribute("aria-activedescendant");
       var re = termsRegExp(queryTerms(q).concat(data.hits.length ? data.hits[0].terms || [] : []));
+      if (data.help) {
+        var note = option(list.id + "-help", "/search?q=" + encodeURIComponent(data.did_you_mean || q));
+        note.classList.add("search-option-help");
+        note.firstChild.textContent = data.did_you_mean
+          ? "No results. Did you mean “" + data.did_you_mean + "”?"
+          : "No results. Closest articles:";
+        list.appendChild(note);
+      }
       data.hits.forEach(function (hit, i) {
         var li = option(list.id + "-" + i, hitHref(hit, q));
         var a = li.firstChild;
@@ -120,7 +131,7 @@
         appendMarked(title, hit.title, termsRegExp(queryTerms(q).concat(hit.terms || [])) || re);
         var meta = document.createElement("span");
         meta.className = "search-option-meta";
-        meta.textContent = hit.section + (hit.heading ? " › " + hit.heading : "");
+        meta.textContent = (hit.section_title || hit.section) + (hit.heading ? " › " + hit.heading : "");
         var snippet = document.createElement("span");
         snippet.className = "search-option-snippet";
         snippet.innerHTML = hit.snippet_html; // escaped by the server, <mark> only
@@ -142,7 +153,7 @@
       all.classList.add("search-option-all");
       all.firstChild.textContent = "See all results for “" + q.trim() + "”";
       list.appendChild(all);
-      status.textContent = data.hits.length + (data.hits.length === 1 ? " result" : " results");
+      status.textContent = data.help ? "No results; " + data.hits.length + " closest articles" : data.hits.length + (data.hits.length === 1 ? " result" : " results");
       open();
     }
 

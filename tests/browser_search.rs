@@ -93,6 +93,17 @@ pub async fn search_journey(c: &Client, base: &str) {
         .await,
         true
     );
+    // Each result names its section by title, as the home page does, not by its id.
+    let meta = eval(
+        c,
+        "document.querySelector('#site-search-input-results .search-option-meta').textContent",
+    )
+    .await;
+    assert!(
+        meta.as_str()
+            .is_some_and(|m| m.starts_with("Pitfalls and gotchas")),
+        "section title shown: {meta}"
+    );
 
     // ↓ ↓ ↑ moves the active option; aria-activedescendant follows.
     let active =
@@ -127,6 +138,24 @@ pub async fn search_journey(c: &Client, base: &str) {
         c,
         "!document.getElementById('site-search-input-results').hidden",
         "the dropdown reopens",
+    )
+    .await;
+
+    // Nothing matches: the dropdown offers a correction and the closest articles.
+    c.execute("const i = document.getElementById('site-search-input'); i.value = ''; i.dispatchEvent(new Event('input'));", vec![])
+        .await
+        .expect("clear");
+    input.send_keys("gli").await.expect("type");
+    wait_until(
+        c,
+        "(document.querySelector('#site-search-input-results .search-option-help')||{}).textContent?.includes('Did you mean “gil”') === true",
+        "a did-you-mean",
+    )
+    .await;
+    wait_until(
+        c,
+        "(document.querySelector('#site-search-input-results .search-option-title')||{}).textContent?.includes('GIL') === true",
+        "the closest article listed",
     )
     .await;
 

@@ -331,10 +331,17 @@ fn judged_queries_meet_the_relevance_bar() {
             .iter()
             .position(|h| j.expect.contains(&h.slug))
             .map(|r| r + 1);
-        let entry = per_kind.entry(j.kind.clone()).or_default();
-        entry.0 += 1;
-        entry.1 += usize::from(rank.is_some_and(|r| r <= 3));
-        entry.2 += rank.map_or(0.0, |r| 1.0 / r as f64);
+        let set = if file.starts_with("questions") {
+            "questions"
+        } else {
+            "original"
+        };
+        for key in [j.kind.clone(), format!("all {set}")] {
+            let entry = per_kind.entry(key).or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(rank.is_some_and(|r| r <= 3));
+            entry.2 += rank.map_or(0.0, |r| 1.0 / r as f64);
+        }
         if rank.is_none_or(|r| r > 1) {
             let got: Vec<&str> = hits.iter().take(3).map(|h| h.slug.as_str()).collect();
             misses.push(format!(
@@ -344,8 +351,9 @@ fn judged_queries_meet_the_relevance_bar() {
         }
     }
     let (n, r3, rr) = per_kind
-        .values()
-        .fold((0, 0, 0.0), |a, v| (a.0 + v.0, a.1 + v.1, a.2 + v.2));
+        .iter()
+        .filter(|(k, _)| !k.starts_with("all "))
+        .fold((0, 0, 0.0), |a, (_, v)| (a.0 + v.0, a.1 + v.1, a.2 + v.2));
     println!("\n| kind | queries | recall@3 | MRR |\n|---|---:|---:|---:|");
     for (kind, (k, r, m)) in &per_kind {
         println!(
@@ -367,6 +375,296 @@ fn judged_queries_meet_the_relevance_bar() {
         recall >= 0.95 && mrr >= 0.85,
         "recall@3 {recall:.3} (min 0.95), MRR {mrr:.3} (min 0.85)"
     );
+    // Each set on its own: the original set keeps its figures (recall@3 0.972, MRR 0.928
+    // before the vocabulary layer), and the question-style set meets the same bar.
+    for (set, min_recall, min_mrr) in [("original", 0.97, 0.92), ("questions", 0.95, 0.85)] {
+        let (k, r, m) = per_kind[&format!("all {set}")];
+        let (recall, mrr) = (r as f64 / k as f64, m / k as f64);
+        assert!(
+            recall >= min_recall && mrr >= min_mrr,
+            "{set}: recall@3 {recall:.3} (min {min_recall}), MRR {mrr:.3} (min {min_mrr})"
+        );
+    }
+}
+
+/// A content directory with these sections' articles (`(section/slug, front matter extra,
+/// body)`) and an optional search vocabulary.
+fn content_dir(articles: &[(&str, &str, &str)], vocabulary: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("sections.toml"),
+        "[[section]]\nid = \"one\"\ntitle = \"Section One\"\ndescription = \"s\"\n",
+    )
+    .expect("write sections");
+    std::fs::create_dir(dir.path().join("one")).expect("mkdir");
+    for (slug, extra, body) in articles {
+        std::fs::write(
+            dir.path().join("one").join(format!("{slug}.md")),
+            format!(
+                "+++\ntitle = \"Article {slug}\"\nsummary = \"About {slug}.\"\n{extra}\n+++\n\n{body}\n"
+            ),
+        )
+        .expect("write article");
+    }
+    // Enough other articles that a word in one of them is not a common word.
+    for i in 0..6 {
+        std::fs::write(
+            dir.path().join("one").join(format!("filler-{i}.md")),
+            format!(
+                "+++\ntitle = \"Filler {i}\"\nsummary = \"Filler.\"\nquestions = [\"How do I write loop number {i} over a list?\"]\n+++\n\n{FILLER}\n"
+            ),
+        )
+        .expect("write filler");
+    }
+    if let Some(v) = vocabulary {
+        std::fs::write(dir.path().join("search-vocabulary.toml"), v).expect("write vocabulary");
+    }
+    dir
+}
+
+fn index_of(dir: &Path) -> snakepit::search::SearchIndex {
+    let library = snakepit::content::load(dir).unwrap_or_else(|e| panic!("loads: {e}"));
+    snakepit::search::SearchIndex::build(&library.articles, &library.vocabulary).expect("index")
+}
+
+fn top(index: &snakepit::search::SearchIndex, q: &str) -> Vec<String> {
+    index
+        .search(q, 3, None)
+        .into_iter()
+        .map(|h| h.slug)
+        .collect()
+}
+
+const FILLER: &str = "Plain prose about lists, loops and functions in general.";
+
+#[test]
+fn declared_questions_are_searched_above_the_body() {
+    let dir = content_dir(
+        &[
+            (
+                "answers",
+                "questions = [\"How do I frobnicate a widget?\"]",
+                FILLER,
+            ),
+            (
+                "mentions",
+                "",
+                "A widget is mentioned here once, and so is frobnicate.",
+            ),
+        ],
+        None,
+    );
+    let index = index_of(dir.path());
+    assert_eq!(top(&index, "frobnicate widget")[0], "answers");
+    // Without the key the article is not found by those words at all.
+    let dir = content_dir(&[("answers", "", FILLER)], None);
+    assert!(top(&index_of(dir.path()), "frobnicate").is_empty());
+}
+
+#[test]
+fn operators_are_search_terms() {
+    let dir = content_dir(
+        &[
+            (
+                "walrus",
+                "",
+                "Use `if (n := len(items)) > 3:` to bind and test at once.",
+            ),
+            (
+                "equality",
+                "",
+                "Compare values with `a == b`, never with identity.",
+            ),
+            ("other", "", FILLER),
+        ],
+        None,
+    );
+    let index = index_of(dir.path());
+    assert_eq!(top(&index, ":=")[0], "walrus");
+    assert_eq!(top(&index, "==")[0], "equality");
+    assert_eq!(top(&index, "what does := do")[0], "walrus");
+}
+
+#[test]
+fn compounds_meet_in_every_spelling() {
+    let dir = content_dir(
+        &[
+            (
+                "spaced",
+                "",
+                "How to set up a read only view of the type hint table.",
+            ),
+            ("joined", "", "The setup step makes a readonly typehint."),
+            ("other", "", FILLER),
+        ],
+        None,
+    );
+    let index = index_of(dir.path());
+    for q in ["setup", "set up", "set-up"] {
+        let hits = top(&index, q);
+        assert!(
+            hits.contains(&"spaced".to_string()) && hits.contains(&"joined".to_string()),
+            "{q}: {hits:?}"
+        );
+    }
+    for q in [
+        "readonly",
+        "read only",
+        "read-only",
+        "typehint",
+        "type hint",
+    ] {
+        let hits = top(&index, q);
+        assert!(
+            hits.contains(&"spaced".to_string()) && hits.contains(&"joined".to_string()),
+            "{q}: {hits:?}"
+        );
+    }
+}
+
+#[test]
+fn vocabulary_drops_question_noise_and_maps_concepts() {
+    let vocabulary = r#"
+noise = ["how do i", "in python"]
+
+[[concept]]
+when = ["destructor"]
+add = ["finalizer"]
+"#;
+    let dir = content_dir(
+        &[
+            (
+                "finalizers",
+                "",
+                "A finalizer runs when the object is reclaimed.",
+            ),
+            (
+                "howto",
+                "",
+                "How do I do anything? This page says how, in Python, do I.",
+            ),
+        ],
+        Some(vocabulary),
+    );
+    let index = index_of(dir.path());
+    assert_eq!(
+        top(&index, "how do I write a destructor in python")[0],
+        "finalizers"
+    );
+    // Noise alone is still a query: nothing else is left, so it is kept.
+    assert_eq!(top(&index, "how do I")[0], "howto");
+    let explain = index.explain("how do I write a destructor in python", 3);
+    assert!(
+        explain.contains("question noise dropped: how do I, in python"),
+        "{explain}"
+    );
+    assert!(
+        explain.contains("concept \"destructor\" adds: finalizer"),
+        "{explain}"
+    );
+    assert!(explain.contains("1. finalizers"), "{explain}");
+}
+
+#[test]
+fn a_broken_vocabulary_is_a_content_error_with_its_line() {
+    let dir = content_dir(
+        &[("a", "", FILLER)],
+        Some("noise = []\n\n[symbols]\n\"=>\" = \"fat arrow\"\n"),
+    );
+    let err = snakepit::content::load(dir.path())
+        .err()
+        .expect("invalid vocabulary")
+        .to_string();
+    assert!(
+        err.contains("search-vocabulary.toml:4") && err.contains("not an operator"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_shipped_vocabulary_loads_and_every_concept_can_fire() {
+    let site = common::shipped_site();
+    assert!(!site.library.vocabulary.is_empty());
+    let text =
+        std::fs::read_to_string(root().join("content/search-vocabulary.toml")).expect("file");
+    let value: toml::Value = toml::from_str(&text).expect("toml");
+    for concept in value["concept"].as_array().expect("concepts") {
+        for when in concept["when"].as_array().expect("when") {
+            let when = when.as_str().expect("string");
+            let plan = site.search.plan(when);
+            assert!(
+                plan.notes.iter().any(|n| n.starts_with("concept")),
+                "{when:?} does not fire its own concept: {:?}",
+                plan.notes
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn zero_results_offer_a_correction_and_the_closest_articles() {
+    // A three-letter typo is beyond the typo budget of the search itself.
+    let (status, json) = api("gli", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["hits"], Value::Array(vec![]));
+    assert_eq!(json["query"], "gli");
+    assert!(json["took_us"].is_u64());
+    assert_eq!(json["did_you_mean"], "gil", "{json}");
+    assert_eq!(json["closest_reason"], "spelling");
+    assert_eq!(json["closest"][0]["slug"], "the-gil", "{json}");
+    assert_eq!(
+        json["closest"][0]["section_title"],
+        "How Python works inside"
+    );
+    // Nothing to correct: the articles whose titles look most alike.
+    let (_, json) = api("zzqxqzzqxq kubernetesish", "").await;
+    assert_eq!(json["hits"], Value::Array(vec![]));
+    assert!(json.get("did_you_mean").is_none(), "{json}");
+    assert!(json["closest_reason"].is_string(), "{json}");
+    assert!(json["closest"].is_array(), "{json}");
+    // Nothing in the chosen section: the hits elsewhere.
+    let (_, json) = api("asyncio.run", "&section=testing").await;
+    if json["hits"].as_array().is_some_and(Vec::is_empty) {
+        assert_eq!(json["closest_reason"], "other_sections", "{json}");
+    }
+    // Found something: no help fields.
+    let (_, json) = api("gil", "").await;
+    assert!(json.get("closest").is_none() && json.get("did_you_mean").is_none());
+    assert_eq!(json["hits"][0]["section_title"], "How Python works inside");
+    // The page offers the same.
+    let (status, page) = get("/search?q=gli").await;
+    assert_eq!(status, StatusCode::OK);
+    let doc = scraper::Html::parse_document(&page);
+    let dym = scraper::Selector::parse(".did-you-mean a").expect("selector");
+    let link = doc.select(&dym).next().expect("a did-you-mean link");
+    assert_eq!(link.value().attr("href"), Some("/search?q=gil"));
+    let closest = scraper::Selector::parse(".search-closest .search-result-title").expect("s");
+    assert!(
+        doc.select(&closest)
+            .next()
+            .and_then(|a| a.value().attr("href"))
+            .is_some_and(|h| h.starts_with("/articles/the-gil")),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn shipped_articles_are_found_by_their_operators() {
+    for (q, slug) in [
+        ("is vs ==", "identity-vs-equality"),
+        ("x == None", "comparing-to-none-and-true"),
+        ("*args **kwargs", "function-arguments"),
+    ] {
+        let (_, json) = api(q, "").await;
+        let slugs: Vec<&str> = json["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .take(3)
+            .filter_map(|h| h["slug"].as_str())
+            .collect();
+        assert!(slugs.contains(&slug), "{q}: {slugs:?}");
+    }
 }
 
 /// Every shipped article, the section-9 ones included, is linked from the home page under

@@ -18,6 +18,9 @@ pub struct FrontMatter {
     pub errors: Vec<String>,
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Questions the article answers, in readers' words (searched with a high weight).
+    #[serde(default)]
+    pub questions: Vec<String>,
     /// The raw front matter and its first line in the file, to locate keys in messages.
     #[serde(skip)]
     raw: String,

@@ -74,6 +74,8 @@ pub struct Article {
     pub errors: Vec<String>,
     /// Old slugs that redirect here.
     pub aliases: Vec<String>,
+    /// Questions the article answers, in readers' words, for search.
+    pub questions: Vec<String>,
     /// Path of the source file, as given (relative to the working directory).
     pub path: PathBuf,
     /// The body rendered to HTML (headings with ids, highlighted code).
@@ -89,6 +91,8 @@ pub struct Article {
 pub struct Library {
     pub sections: Vec<Section>,
     pub articles: Vec<Article>,
+    /// `search-vocabulary.toml`: readers' phrasings mapped to the articles' words.
+    pub vocabulary: crate::search::vocabulary::Vocabulary,
     by_slug: HashMap<String, usize>,
     by_alias: HashMap<String, usize>,
 }
@@ -150,12 +154,19 @@ pub fn load(dir: &Path) -> Result<Library, ContentErrors> {
         let sb = order.get(b.section.as_str()).copied().unwrap_or(usize::MAX);
         (sa, a.order, &a.title).cmp(&(sb, b.order, &b.title))
     });
+    let vocabulary =
+        crate::search::vocabulary::Vocabulary::load(dir).unwrap_or_else(|(line, e)| {
+            let path = dir.join(crate::search::vocabulary::FILE);
+            errors.push(err(&path, line, e));
+            Default::default()
+        });
     let (by_slug, by_alias) = validate::index(&articles, &mut errors);
     validate::links(&articles, &by_slug, &by_alias, &mut errors);
     if errors.is_empty() {
         Ok(Library {
             sections,
             articles,
+            vocabulary,
             by_slug,
             by_alias,
         })
@@ -314,6 +325,7 @@ fn parse_article(
         tags: fm.tags,
         errors: fm.errors,
         aliases: fm.aliases,
+        questions: fm.questions,
         path: path.to_path_buf(),
         html: rendered.html,
         headings: rendered

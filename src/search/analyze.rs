@@ -8,6 +8,9 @@
 //!   `__slots__` → `__slots__`. It finds identifiers, exception names and exact words, and
 //!   is what typo and prefix matching run on (unstemmed, so edit distances mean something).
 //!
+//!   It also emits Python's operators as tokens of their own ([`SYMBOLS`]): `x == None` →
+//!   `x` `==` `none`, `**kwargs` → `**` `kwargs`, so a question about `:=` or `->` finds them.
+//!
 //! Neither removes stop words: `is`, `not`, `in`, `for` are Python keywords people search for.
 
 use tantivy::Index;
@@ -23,6 +26,70 @@ pub const EXACT: &str = "sp_exact";
 /// Name of the word-pair analyzer: adjacent stemmed words joined (`io bound` → `io_bound`),
 /// so phrases ("pass by reference", "import this") score without indexing positions.
 pub const PAIRS: &str = "sp_pairs";
+
+/// Python's operators and punctuation worth searching for, longest first (a run of operator
+/// characters is read greedily). A one-character symbol between two letters or digits is
+/// punctuation, not an operator (`try/except`, `a*b`, `me@host`), and is not emitted.
+pub const SYMBOLS: &[&str] = &[
+    "**=", "//=", ">>=", "<<=", "...", "==", "!=", "<=", ">=", ":=", "->", "**", "//", "+=", "-=",
+    "*=", "/=", "%=", "@=", "|=", "&=", "^=", "<<", ">>", "*", "/", "@", "%", "|", "&", "^", "~",
+    "+",
+];
+
+/// Characters that make up [`SYMBOLS`].
+fn is_symbol_char(c: char) -> bool {
+    matches!(
+        c,
+        '=' | '!'
+            | '<'
+            | '>'
+            | ':'
+            | '-'
+            | '+'
+            | '*'
+            | '/'
+            | '@'
+            | '%'
+            | '&'
+            | '|'
+            | '^'
+            | '~'
+            | '.'
+    )
+}
+
+/// Whether `text` is one of [`SYMBOLS`] (an operator token, not a word).
+pub fn is_symbol(text: &str) -> bool {
+    SYMBOLS.contains(&text)
+}
+
+/// Byte ranges of the operators in `text` (see [`SYMBOLS`]).
+pub fn symbol_spans(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i] as char;
+        if !c.is_ascii() || !is_symbol_char(c) {
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+            continue;
+        }
+        let Some(sym) = SYMBOLS.iter().find(|s| text[i..].starts_with(**s)) else {
+            i += 1;
+            continue;
+        };
+        let end = i + sym.len();
+        let word_before = text[..i].chars().next_back().is_some_and(is_word_char);
+        let word_after = text[end..].chars().next().is_some_and(is_word_char);
+        // `...` inside a dotted name is not there: dots join names.
+        let punctuation = sym.len() == 1 && word_before && word_after;
+        if !punctuation {
+            spans.push((i, end));
+        }
+        i = end;
+    }
+    spans
+}
 
 /// Longest token kept; longer ones are data (hashes, base64), not words.
 const MAX_TOKEN_BYTES: usize = 60;
@@ -142,7 +209,10 @@ impl Tokenizer for IdentifierTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
         let mut tokens = Vec::new();
-        for (position, (start, end)) in identifier_spans(text).into_iter().enumerate() {
+        let mut spans = identifier_spans(text);
+        spans.extend(symbol_spans(text));
+        spans.sort_unstable();
+        for (position, (start, end)) in spans.into_iter().enumerate() {
             let whole = &text[start..end];
             tokens.push(Token {
                 offset_from: start,
@@ -151,7 +221,7 @@ impl Tokenizer for IdentifierTokenizer {
                 text: whole.to_string(),
                 position_length: 1,
             });
-            if whole.contains('.') {
+            if whole.contains('.') && whole != "..." {
                 let mut from = start;
                 for part in whole.split('.') {
                     let to = from + part.len();
@@ -215,7 +285,7 @@ mod tests {
         assert_eq!(tokens(&mut a, "__slots__ = ('x',)"), ["__slots__", "x"]);
         assert_eq!(
             tokens(&mut a, "0.1 + 0.2."),
-            ["0.1", "0", "1", "0.2", "0", "2"]
+            ["0.1", "0", "1", "+", "0.2", "0", "2"]
         );
         assert_eq!(
             tokens(&mut a, "UnboundLocalError: x"),
@@ -223,7 +293,35 @@ mod tests {
         );
         assert_eq!(tokens(&mut a, "end. Next"), ["end", "next"]);
         assert!(tokens(&mut a, "").is_empty());
-        assert!(tokens(&mut a, "...::()").is_empty());
+        assert_eq!(tokens(&mut a, "...::()"), ["..."]);
+        assert!(tokens(&mut a, ".,;:()").is_empty());
+    }
+
+    #[test]
+    fn operators_are_tokens_and_punctuation_is_not() {
+        let mut a = exact_analyzer();
+        assert_eq!(tokens(&mut a, "x == None"), ["x", "==", "none"]);
+        assert_eq!(
+            tokens(&mut a, "if (n := len(a)) > 10"),
+            ["if", "n", ":=", "len", "a", "10"]
+        );
+        assert_eq!(
+            tokens(&mut a, "f(*args, **kwargs) -> int"),
+            ["f", "*", "args", "**", "kwargs", "->", "int"]
+        );
+        assert_eq!(
+            tokens(&mut a, "a // b, @property"),
+            ["a", "//", "b", "@", "property"]
+        );
+        assert_eq!(
+            tokens(&mut a, "try/except a*b me@host read-only"),
+            ["try", "except", "a", "b", "me", "host", "read", "only"]
+        );
+        assert_eq!(tokens(&mut a, "x / y"), ["x", "/", "y"]);
+        assert_eq!(
+            tokens(&mut a, "raise ... from e"),
+            ["raise", "...", "from", "e"]
+        );
     }
 
     #[test]

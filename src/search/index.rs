@@ -12,8 +12,9 @@ use tantivy::schema::{
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
 use super::analyze::{self, EXACT, PAIRS, STEM};
-use super::query::Plan;
+use super::query::{Built, Plan};
 use super::snippet;
+use super::vocabulary::Vocabulary;
 use crate::content::Article;
 
 /// Heap given to the one indexing thread per byte of article text (enough for one segment),
@@ -30,6 +31,9 @@ pub struct Fields {
     pub title_x: Field,
     pub errors: Field,
     pub errors_x: Field,
+    /// The questions an article says it answers (`questions` in its front matter).
+    pub questions: Field,
+    pub questions_x: Field,
     pub meta: Field,
     pub meta_x: Field,
     pub heading: Field,
@@ -60,6 +64,7 @@ impl Fields {
         };
         let (title, title_x) = pair(&mut b, "title");
         let (errors, errors_x) = pair(&mut b, "errors");
+        let (questions, questions_x) = pair(&mut b, "questions");
         let (meta, meta_x) = pair(&mut b, "meta");
         let (heading, heading_x) = pair(&mut b, "heading");
         let (code, code_x) = pair(&mut b, "code");
@@ -74,6 +79,8 @@ impl Fields {
             title_x,
             errors,
             errors_x,
+            questions,
+            questions_x,
             meta,
             meta_x,
             heading,
@@ -87,11 +94,13 @@ impl Fields {
         (b.build(), fields)
     }
 
-    /// Identifier fields with their weight: title > errors > summary/tags = headings > code > prose.
-    /// `errors_factor` lifts the errors field for pasted messages and exception names.
-    pub fn exact_weighted(&self, errors_factor: f32) -> [(Field, f32); 6] {
+    /// Identifier fields with their weight: title > questions > errors > summary/tags =
+    /// headings > code > prose. `errors_factor` lifts the errors field for pasted messages
+    /// and exception names. The first five are the short ones.
+    pub fn exact_weighted(&self, errors_factor: f32) -> [(Field, f32); 7] {
         [
             (self.title_x, 5.0),
+            (self.questions_x, QUESTIONS_WEIGHT),
             (self.errors_x, 3.0 * errors_factor),
             (self.meta_x, 2.0),
             (self.heading_x, 2.0),
@@ -101,9 +110,10 @@ impl Fields {
     }
 
     /// Word fields with their weight, in the same order as [`Fields::exact_weighted`].
-    pub fn stem_weighted(&self, errors_factor: f32) -> [(Field, f32); 6] {
+    pub fn stem_weighted(&self, errors_factor: f32) -> [(Field, f32); 7] {
         [
             (self.title, 5.0),
+            (self.questions, QUESTIONS_WEIGHT),
             (self.errors, 3.0 * errors_factor),
             (self.meta, 2.0),
             (self.heading, 2.0),
@@ -112,6 +122,9 @@ impl Fields {
         ]
     }
 }
+
+/// Weight of the questions an article declares it answers: just under its title.
+const QUESTIONS_WEIGHT: f32 = 3.5;
 
 /// What a hit shows of an article.
 #[derive(Debug, Clone)]
@@ -173,6 +186,8 @@ pub struct Hit {
     /// `/articles/{slug}`, with `#anchor` of the best-matching section when there is one.
     pub url: String,
     pub section: String,
+    /// The section's title, as readers see it (the section id until the site fills it in).
+    pub section_title: String,
     pub snippet_html: String,
     pub score: f32,
     /// The heading of the best-matching section, if any.
@@ -188,12 +203,13 @@ pub struct SearchIndex {
     fields: Fields,
     articles: Vec<ArticleInfo>,
     parts: Vec<PartInfo>,
+    vocabulary: Vocabulary,
 }
 
 impl SearchIndex {
     /// Indexes every part of every article (takes the articles, not the `Library`, so the
     /// benchmark can index a generated corpus).
-    pub fn build(articles_in: &[Article]) -> tantivy::Result<SearchIndex> {
+    pub fn build(articles_in: &[Article], vocabulary: &Vocabulary) -> tantivy::Result<SearchIndex> {
         let (schema, f) = Fields::schema();
         let index = Index::create_in_ram(schema);
         analyze::register(&index);
@@ -217,6 +233,7 @@ impl SearchIndex {
                 title_words: Words::of(&a.title.to_lowercase()),
             });
             let errors = a.errors.join("\n");
+            let questions = a.questions.join("\n");
             // The slug is the author's own keywords for the article ("project-structure").
             let meta = format!(
                 "{}\n{}\n{}",
@@ -231,6 +248,7 @@ impl SearchIndex {
                 for (stem, exact, text) in [
                     (f.title, f.title_x, a.title.as_str()),
                     (f.errors, f.errors_x, errors.as_str()),
+                    (f.questions, f.questions_x, questions.as_str()),
                     (f.meta, f.meta_x, meta.as_str()),
                     (f.heading, f.heading_x, p.heading.as_str()),
                     (f.code, f.code_x, p.code.as_str()),
@@ -239,12 +257,12 @@ impl SearchIndex {
                     doc.add_text(stem, text);
                     doc.add_text(exact, text);
                 }
-                for text in [
+                for text in a.questions.iter().map(String::as_str).chain([
                     a.title.as_str(),
                     a.summary.as_str(),
                     p.heading.as_str(),
                     p.prose.as_str(),
-                ] {
+                ]) {
                     doc.add_text(f.pairs, text);
                 }
                 writer.add_document(doc)?;
@@ -272,7 +290,13 @@ impl SearchIndex {
             fields: f,
             articles,
             parts,
+            vocabulary: vocabulary.clone(),
         })
+    }
+
+    /// How a query is read with this index's vocabulary.
+    pub fn plan(&self, q: &str) -> Plan {
+        Plan::parse_with(q, &self.vocabulary)
     }
 
     pub fn article_count(&self) -> usize {
@@ -286,7 +310,7 @@ impl SearchIndex {
     /// The best `limit` articles for `q`, optionally within one section. Never fails: an
     /// index error is logged and reads as no hits.
     pub fn search(&self, q: &str, limit: usize, section: Option<&str>) -> Vec<Hit> {
-        let plan = Plan::parse(q);
+        let plan = self.plan(q);
         if plan.is_empty() || limit == 0 {
             return Vec::new();
         }
@@ -301,7 +325,12 @@ impl SearchIndex {
 
     fn run(&self, plan: &Plan, limit: usize, section: Option<&str>) -> tantivy::Result<Vec<Hit>> {
         let searcher = self.reader.searcher();
-        let (mut query, groups) = plan.query(&searcher, &self.fields);
+        let Built {
+            mut query,
+            groups,
+            landing,
+            ..
+        } = plan.query(&searcher, &self.fields, false);
         let mut terms: Vec<String> = groups.iter().flatten().cloned().collect();
         terms.sort();
         terms.dedup();
@@ -357,7 +386,7 @@ impl SearchIndex {
             .collect();
         ranked.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
         ranked.truncate(limit);
-        let words = &groups[..plan.words.len().min(groups.len())];
+        let words = &landing[..];
         let ranked: Vec<(f32, usize, usize)> = ranked
             .into_iter()
             .map(|(score, a)| (score, a, self.landing_part(a, &by_article[&a], words)))
@@ -425,6 +454,7 @@ impl SearchIndex {
             title: a.title.clone(),
             url,
             section: a.section.clone(),
+            section_title: a.section.clone(),
             snippet_html,
             score,
             heading: p.anchor.as_ref().map(|_| p.heading.clone()),
@@ -446,4 +476,310 @@ fn present_terms(terms: &[String], texts: &[&str]) -> Vec<String> {
         .take(8)
         .cloned()
         .collect()
+}
+
+/// What to offer when a query finds nothing (so the reader is never left stuck).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Help {
+    /// The query with its unknown words replaced by the closest words the articles use,
+    /// when that query finds something.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub did_you_mean: Option<String>,
+    /// The closest articles: the corrected query's hits, the hits in other sections, or the
+    /// articles whose titles are most alike the query.
+    pub closest: Vec<Hit>,
+    /// Where `closest` comes from: `spelling`, `other_sections`, `similar_titles` or `none`.
+    pub closest_reason: &'static str,
+}
+
+/// Most articles offered as the closest.
+const HELP_CLOSEST: usize = 5;
+/// Least trigram similarity between a query and a title for the title to be offered.
+const HELP_MIN_SIMILARITY: f32 = 0.12;
+
+impl SearchIndex {
+    /// Help for a query that found nothing (in `section`, when given): hits in other
+    /// sections, a spelling correction that finds something, or the articles whose titles
+    /// are most alike.
+    pub fn help(&self, q: &str, section: Option<&str>) -> Help {
+        if section.is_some() {
+            let hits = self.search(q, HELP_CLOSEST, None);
+            if !hits.is_empty() {
+                return Help {
+                    did_you_mean: None,
+                    closest: hits,
+                    closest_reason: "other_sections",
+                };
+            }
+        }
+        if let Some(corrected) = self.correct(q) {
+            let hits = self.search(&corrected, HELP_CLOSEST, None);
+            if !hits.is_empty() {
+                return Help {
+                    did_you_mean: Some(corrected),
+                    closest: hits,
+                    closest_reason: "spelling",
+                };
+            }
+        }
+        let closest = self.similar_titles(q);
+        Help {
+            did_you_mean: None,
+            closest_reason: if closest.is_empty() {
+                "none"
+            } else {
+                "similar_titles"
+            },
+            closest,
+        }
+    }
+
+    /// `q` with each word no article uses replaced by the nearest word that one does (up to
+    /// two edits, one for short words; the most frequent among the nearest), or `None`
+    /// when no word changed.
+    fn correct(&self, q: &str) -> Option<String> {
+        let searcher = self.reader.searcher();
+        let f = &self.fields;
+        let known = |w: &str| {
+            f.exact_weighted(1.0).iter().any(|&(field, _)| {
+                searcher
+                    .doc_freq(&Term::from_field_text(field, w))
+                    .unwrap_or(0)
+                    > 0
+            })
+        };
+        let mut out = String::with_capacity(q.len());
+        let mut last = 0;
+        let mut changed = false;
+        for (s, e) in analyze::identifier_spans(q) {
+            let word = q[s..e].to_lowercase();
+            let chars = word.chars().count();
+            if chars < 3 || !word.chars().all(char::is_alphabetic) || known(&word) {
+                continue;
+            }
+            let distance = if chars <= 4 { 1 } else { 2 };
+            let fuzzy = tantivy::query::FuzzyTermQuery::new(
+                Term::from_field_text(f.prose_x, &word),
+                distance,
+                true,
+            );
+            let candidates = super::query::expand(&searcher, f, &fuzzy, &word, 20);
+            // `expand` lists the most frequent first; keep the nearest of those.
+            let best = candidates
+                .into_iter()
+                .filter(|c| c.chars().all(char::is_alphanumeric))
+                .min_by_key(|c| edit_distance(&word, c));
+            if let Some(best) = best {
+                out.push_str(&q[last..s]);
+                out.push_str(&best);
+                last = e;
+                changed = true;
+            }
+        }
+        out.push_str(&q[last..]);
+        changed.then(|| out.trim().to_string())
+    }
+
+    /// The articles whose title and slug share the most character trigrams with `q`.
+    fn similar_titles(&self, q: &str) -> Vec<Hit> {
+        let query = trigrams(&q.to_lowercase());
+        if query.is_empty() {
+            return Vec::new();
+        }
+        let mut scored: Vec<(f32, usize)> = self
+            .articles
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let title = trigrams(&format!("{} {}", a.title, a.slug).to_lowercase());
+                let shared = query.iter().filter(|t| title.contains(t)).count();
+                (2.0 * shared as f32 / (query.len() + title.len()) as f32, i)
+            })
+            .filter(|&(score, _)| score >= HELP_MIN_SIMILARITY)
+            .collect();
+        scored.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+        scored
+            .into_iter()
+            .take(HELP_CLOSEST)
+            .map(|(score, a)| {
+                let first = self.articles[a].first_part;
+                self.hit(score, a, first, &[], &[])
+            })
+            .collect()
+    }
+}
+
+/// The distinct character trigrams of the words of `text` (each word padded with spaces).
+fn trigrams(text: &str) -> Vec<[char; 3]> {
+    let mut out = Vec::new();
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() > 1)
+    {
+        let chars: Vec<char> = std::iter::once(' ')
+            .chain(word.chars())
+            .chain(std::iter::once(' '))
+            .collect();
+        for w in chars.windows(3) {
+            let t = [w[0], w[1], w[2]];
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// Levenshtein distance with adjacent transpositions counted as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_transpositions_once() {
+        assert_eq!(edit_distance("gli", "gil"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn trigrams_are_per_word() {
+        assert_eq!(trigrams("ab"), [[' ', 'a', 'b'], ['a', 'b', ' ']]);
+        assert!(trigrams("a . ,").is_empty());
+    }
+}
+
+impl SearchIndex {
+    /// A report of how `q` is read and why each of its top `limit` articles ranks where it
+    /// does: the vocabulary's work on the query, its words and phrases with their weights,
+    /// then per hit the clauses that scored on its best-matching part (for authors, via
+    /// `snakepit search --explain`).
+    pub fn explain(&self, q: &str, limit: usize) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let plan = self.plan(q);
+        let _ = writeln!(out, "query: {q:?}");
+        if plan.error {
+            let _ = writeln!(out, "  read as a pasted error message");
+        }
+        for note in &plan.notes {
+            let _ = writeln!(out, "  {note}");
+        }
+        if plan.is_empty() {
+            let _ = writeln!(out, "  no searchable words");
+            return out;
+        }
+        let searcher = self.reader.searcher();
+        let built = plan.query(&searcher, &self.fields, true);
+        let _ = writeln!(out, "clauses:");
+        for (label, _) in &built.labelled {
+            let _ = writeln!(out, "  {label}");
+        }
+        let hits = self.search(q, limit, None);
+        if hits.is_empty() {
+            let help = self.help(q, None);
+            let _ = writeln!(
+                out,
+                "no hits; help: {:?} {:?}",
+                help.did_you_mean, help.closest_reason
+            );
+            return out;
+        }
+        let top = searcher
+            .search(
+                &*built.query,
+                &TopDocs::with_limit(limit.max(1) * 40).order_by_score(),
+            )
+            .unwrap_or_default();
+        // Each clause's score on every part it matches (a full search per clause: this is an
+        // author's tool, and tantivy's `explain` cannot seek backwards in some scorers).
+        let every = searcher.num_docs().max(1) as usize;
+        let clause_scores: Vec<(&String, HashMap<tantivy::DocAddress, f32>)> = built
+            .labelled
+            .iter()
+            .map(|(label, q)| {
+                let scores = searcher
+                    .search(&**q, &TopDocs::with_limit(every).order_by_score())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(score, address)| (address, score))
+                    .collect();
+                (label, scores)
+            })
+            .collect();
+        for (rank, hit) in hits.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{}. {} ({:.2}) -> {}",
+                rank + 1,
+                hit.slug,
+                hit.score,
+                hit.url
+            );
+            let best = top.iter().find(|(_, address)| {
+                self.part_of(&searcher, *address)
+                    .is_some_and(|p| self.articles[self.parts[p].article].slug == hit.slug)
+            });
+            let Some((part_score, address)) = best else {
+                continue;
+            };
+            let mut scored: Vec<(f32, &str)> = clause_scores
+                .iter()
+                .filter_map(|(label, scores)| {
+                    let v = scores.get(address).copied()?;
+                    (v > 0.0).then_some((v, label.as_str()))
+                })
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let part = self
+                .part_of(&searcher, *address)
+                .map_or(String::new(), |p| {
+                    self.parts[p]
+                        .anchor
+                        .clone()
+                        .unwrap_or_else(|| "opening".into())
+                });
+            let _ = writeln!(out, "   best part #{part}: {part_score:.2} =");
+            for (v, label) in scored.iter().take(10) {
+                let _ = writeln!(out, "     {v:7.2}  {label}");
+            }
+        }
+        out
+    }
+
+    fn part_of(&self, searcher: &tantivy::Searcher, address: tantivy::DocAddress) -> Option<usize> {
+        let column = searcher
+            .segment_reader(address.segment_ord)
+            .fast_fields()
+            .u64("part")
+            .ok()?;
+        column
+            .first(address.doc_id)
+            .and_then(|p| usize::try_from(p).ok())
+            .filter(|&p| p < self.parts.len())
+    }
 }

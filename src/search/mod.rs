@@ -11,6 +11,7 @@ pub mod index;
 pub mod query;
 pub mod related;
 pub mod snippet;
+pub mod vocabulary;
 
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-pub use index::{Hit, SearchIndex};
+pub use index::{Help, Hit, SearchIndex};
 
 use crate::AppState;
 use crate::accounts::MaybeUser;
@@ -62,6 +63,9 @@ pub struct SearchResponse {
     pub hits: Vec<Hit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub section: Option<String>,
+    /// Only when nothing matched: `did_you_mean`, `closest` and `closest_reason`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub help: Option<Help>,
 }
 
 async fn search_api(
@@ -93,11 +97,17 @@ async fn search_api(
     let took = started.elapsed();
     let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
     record(&state, SearchSource::Api, &params.q, took, hits.len());
+    let help = if hits.is_empty() {
+        run_help(&state, params.q.clone(), section.clone()).await?
+    } else {
+        None
+    };
     Ok(Json(SearchResponse {
         query: params.q,
         took_us,
         hits,
         section,
+        help,
     }))
 }
 
@@ -119,11 +129,14 @@ async fn show_results(
         started.elapsed(),
         hits.len(),
     );
-    let others = if hits.is_empty() && section.is_some() {
-        run_search(&state, params.q.clone(), 1, None).await?.len()
+    let help = if hits.is_empty() {
+        run_help(&state, params.q.clone(), section.clone()).await?
     } else {
-        0
+        None
     };
+    let others = help
+        .as_ref()
+        .is_some_and(|h| h.closest_reason == "other_sections");
     let site = &state.site;
     let page = ResultsPage {
         layout: &site.layout,
@@ -137,7 +150,18 @@ async fn show_results(
             .iter()
             .map(|h| ResultEntry::new(h, site.library.section(&h.section)))
             .collect(),
-        matches_elsewhere: others > 0,
+        matches_elsewhere: others,
+        did_you_mean: help.as_ref().and_then(|h| h.did_you_mean.clone()),
+        closest: help
+            .as_ref()
+            .filter(|h| h.closest_reason != "other_sections")
+            .map(|h| {
+                h.closest
+                    .iter()
+                    .map(|c| ResultEntry::new(c, site.library.section(&c.section)))
+                    .collect()
+            })
+            .unwrap_or_default(),
         suggestions: SUGGESTIONS,
     };
     // The header's account links (and nothing else) differ per reader.
@@ -193,9 +217,42 @@ async fn run_search(
         return Ok(Vec::new());
     }
     let site = state.site.clone();
-    tokio::task::spawn_blocking(move || site.search.search(&q, limit, section.as_deref()))
-        .await
-        .map_err(|e| Error::Internal(format!("search task failed: {e}")))
+    tokio::task::spawn_blocking(move || {
+        let mut hits = site.search.search(&q, limit, section.as_deref());
+        name_sections(&site.library, &mut hits);
+        hits
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("search task failed: {e}")))
+}
+
+/// Help for a query that found nothing: a spelling correction, other sections, or the
+/// closest titles. `None` for an empty query.
+async fn run_help(
+    state: &AppState,
+    q: String,
+    section: Option<String>,
+) -> Result<Option<Help>, Error> {
+    if q.trim().is_empty() {
+        return Ok(None);
+    }
+    let site = state.site.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut help = site.search.help(&q, section.as_deref());
+        name_sections(&site.library, &mut help.closest);
+        Some(help)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("search task failed: {e}")))
+}
+
+/// Puts each hit's section title (not its id) where readers see it.
+fn name_sections(library: &crate::content::Library, hits: &mut [Hit]) {
+    for hit in hits {
+        if let Some(s) = library.section(&hit.section) {
+            hit.section_title = s.title.clone();
+        }
+    }
 }
 
 /// Example searches offered when nothing matched.
@@ -257,5 +314,9 @@ pub struct ResultsPage<'a> {
     pub results: Vec<ResultEntry<'a>>,
     /// Nothing in the chosen section, but something in others.
     pub matches_elsewhere: bool,
+    /// Nothing matched: the query spelled the way the articles spell it, if that finds something.
+    pub did_you_mean: Option<String>,
+    /// Nothing matched: the closest articles (the corrected query's hits, or similar titles).
+    pub closest: Vec<ResultEntry<'a>>,
     pub suggestions: &'static [&'static str],
 }

@@ -19,6 +19,7 @@ use tantivy::{Searcher, Term};
 
 use super::analyze::{self, exact_analyzer, stem_analyzer};
 use super::index::Fields;
+use super::vocabulary::Vocabulary;
 
 /// Longest input looked at; the rest of a 10 KB paste adds nothing but work.
 const MAX_INPUT_BYTES: usize = 2048;
@@ -30,8 +31,8 @@ const MAX_CORRECTIONS: usize = 4;
 const MAX_COMPLETIONS: usize = 6;
 /// Share of sections above which a word is common: matched in the short fields only.
 const COMMON_SHARE: f32 = 0.25;
-/// The short fields (title, errors, summary/tags, headings) lead `Fields::exact_weighted`.
-const SHORT_FIELDS: usize = 4;
+/// The short fields (title, questions, errors, summary/tags, headings) lead `Fields::exact_weighted`.
+const SHORT_FIELDS: usize = 5;
 /// Weight of a typo-corrected match relative to an exact one.
 const FUZZY_WEIGHT: f32 = 0.4;
 /// Weight of a completion of the word being typed relative to an exact match.
@@ -51,6 +52,28 @@ const MODULE_PART_WEIGHT: f32 = 0.35;
 /// common word found in six fields of one section does not outweigh a rare one.
 const TIE_BREAKER: f32 = 0.25;
 
+/// Weight of an operator the query names (`==`, `:=`, `**`).
+const SYMBOL_WEIGHT: f32 = 1.0;
+/// Weight of a word added by the vocabulary (a concept's or an operator's words).
+const CONCEPT_WEIGHT: f32 = 0.5;
+/// Weight of a word pair added by the vocabulary.
+const CONCEPT_PAIR_WEIGHT: f32 = 1.2;
+/// Weight of a word inside a quoted fragment of a question: it is what the question is about.
+const QUOTED_WEIGHT: f32 = 1.3;
+/// Weight of a joined word found written as two (`setup` ↔ "set up").
+const SPLIT_WEIGHT: f32 = 1.2;
+
+/// Where a query word comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Typed by the reader.
+    Query,
+    /// An operator typed by the reader.
+    Symbol,
+    /// Added by the vocabulary (a concept, or the name of an operator).
+    Vocabulary,
+}
+
 /// One word of the query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Word {
@@ -61,22 +84,30 @@ pub struct Word {
     pub prefix: bool,
     /// An exception class name (`KeyError`, `asyncio.CancelledError`).
     pub exception: bool,
+    pub source: Source,
 }
 
 /// What the reader asked for, read once.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub words: Vec<Word>,
-    /// Adjacent word pairs of the query (stemmed, `_`-joined), matched as phrases.
-    pub pairs: Vec<String>,
-    /// Adjacent words written as one (`byte code` → `bytecode`), for compound words.
+    /// Adjacent word pairs (stemmed, `_`-joined) with their weight, matched as phrases.
+    pub pairs: Vec<(String, f32)>,
+    /// Adjacent words written as one (`byte code` → `bytecode`, `read-only` → `readonly`).
     pub joined: Vec<String>,
     /// The input looks like a pasted error message or traceback.
     pub error: bool,
+    /// What the vocabulary did, for `snakepit search --explain`.
+    pub notes: Vec<String>,
 }
 
 impl Plan {
+    /// Reads a query without a vocabulary (no noise removal, no concepts).
     pub fn parse(input: &str) -> Plan {
+        Plan::parse_with(input, &Vocabulary::default())
+    }
+
+    pub fn parse_with(input: &str, vocab: &Vocabulary) -> Plan {
         let input = clean(input);
         let (line, error) = match error_line(&input) {
             Some(line) => (line, true),
@@ -84,12 +115,37 @@ impl Plan {
         };
         let mut exact = exact_analyzer();
         let mut words: Vec<Word> = Vec::new();
+        let mut notes = Vec::new();
         let mut seen = HashSet::new();
-        let (core, variable) = if error {
+        let (mut core, variable) = if error {
             split_variable(line)
         } else {
             (line.to_string(), String::new())
         };
+        let quoted = if error {
+            Vec::new()
+        } else {
+            quoted_spans(&core)
+        };
+        // Concepts are looked for in the whole question: their phrases may hold noise words.
+        let asked = core.clone();
+        if !error {
+            let noise = vocab.noise_spans(&core, &quoted);
+            if !noise.is_empty() {
+                // Blanked with spaces of the same length, so offsets stay valid.
+                let mut stripped = core.clone();
+                for &(s, e) in noise.iter().rev() {
+                    stripped.replace_range(s..e, &" ".repeat(e - s));
+                }
+                let left = !analyze::identifier_spans(&stripped).is_empty()
+                    || !analyze::symbol_spans(&stripped).is_empty();
+                if left {
+                    let removed: Vec<&str> = noise.iter().map(|&(s, e)| &core[s..e]).collect();
+                    notes.push(format!("question noise dropped: {}", removed.join(", ")));
+                    core = stripped;
+                }
+            }
+        }
         let typing =
             !error && line.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '.');
         let spans = analyze::identifier_spans(&core);
@@ -99,8 +155,11 @@ impl Plan {
             let at_end = typing && Some(end) == last_end && end == core.trim_end().len();
             let exception = is_exception_name(raw);
             let numeric = raw.chars().all(|c| c.is_ascii_digit() || c == '.') || is_hex(raw);
+            let in_quotes = quoted.iter().any(|&(s, e)| start >= s && end <= e);
             let weight = if error && numeric {
                 VARIABLE_WEIGHT
+            } else if in_quotes {
+                QUOTED_WEIGHT
             } else {
                 1.0
             };
@@ -122,6 +181,7 @@ impl Plan {
                         weight,
                         prefix,
                         exception: exception && i == 0,
+                        source: Source::Query,
                     });
                 } else if prefix {
                     if let Some(w) = words.iter_mut().find(|w| w.text == text) {
@@ -137,14 +197,67 @@ impl Plan {
                     weight: VARIABLE_WEIGHT,
                     prefix: false,
                     exception: false,
+                    source: Source::Query,
                 });
             }
         }
+        let mut pairs: Vec<(String, f32)> = analyze::pairs(&core)
+            .into_iter()
+            .map(|p| (p, PAIR_WEIGHT))
+            .collect();
+        // Vocabulary words come after the reader's own, so the cut below drops them first.
+        let mut added: Vec<(String, Vec<String>)> = Vec::new();
+        for (s, e) in analyze::symbol_spans(&core) {
+            let symbol = &core[s..e];
+            if seen.insert(symbol.to_string()) {
+                words.push(Word {
+                    text: symbol.to_string(),
+                    weight: SYMBOL_WEIGHT,
+                    prefix: false,
+                    exception: false,
+                    source: Source::Symbol,
+                });
+                if let Some(names) = vocab.symbol_words(symbol) {
+                    added.push((format!("operator {symbol}"), vec![names.to_string()]));
+                }
+            }
+        }
+        if !error {
+            let stems = analyze::tokens(&mut stem_analyzer(), &asked);
+            for x in vocab.expansions(&stems) {
+                added.push((format!("concept \"{}\"", x.when), x.add.to_vec()));
+            }
+        }
+        for (why, phrases) in added {
+            let mut new = Vec::new();
+            for phrase in &phrases {
+                for text in analyze::tokens(&mut exact, phrase) {
+                    if seen.insert(text.clone()) {
+                        new.push(text.clone());
+                        words.push(Word {
+                            text,
+                            weight: CONCEPT_WEIGHT,
+                            prefix: false,
+                            exception: false,
+                            source: Source::Vocabulary,
+                        });
+                    }
+                }
+                for p in analyze::pairs(phrase) {
+                    if !pairs.iter().any(|(q, _)| *q == p) {
+                        pairs.push((p, CONCEPT_PAIR_WEIGHT));
+                    }
+                }
+            }
+            notes.push(format!("{why} adds: {}", phrases.join(", ")));
+        }
         words.truncate(MAX_WORDS);
-        let mut pairs = analyze::pairs(&core);
         pairs.truncate(MAX_WORDS);
-        let plain: Vec<&str> = core.split_whitespace().collect();
-        let joined = if error || plain.len() > 8 {
+        let plain: Vec<&str> = core
+            .split(|c: char| c.is_whitespace() || c == '-')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let joined: Vec<String> = if error || plain.len() > 8 {
             Vec::new()
         } else {
             plain
@@ -158,6 +271,7 @@ impl Plan {
             pairs,
             joined,
             error,
+            notes,
         }
     }
 
@@ -165,18 +279,36 @@ impl Plan {
         self.words.is_empty()
     }
 
-    /// The query, and per query word the terms (the word, its corrections and
-    /// completions) worth highlighting; joined compounds form groups of their own.
-    pub fn query(&self, searcher: &Searcher, f: &Fields) -> (Box<dyn Query>, Vec<Vec<String>>) {
+    /// The query, and what to highlight and land on (see [`Built`]). With `explain`, each
+    /// clause is also kept with a label saying what it matches.
+    pub fn query(&self, searcher: &Searcher, f: &Fields, explain: bool) -> Built {
         let mut stem = stem_analyzer();
         let mut groups: Vec<Vec<String>> = Vec::new();
+        let mut landing: Vec<Vec<String>> = Vec::new();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let long = self.words.len() > 8;
+        let mut labelled: Vec<(String, Box<dyn Query>)> = Vec::new();
+        let mut push = |label: &dyn Fn() -> String, q: Box<dyn Query>| {
+            if explain {
+                labelled.push((label(), q.box_clone()));
+            }
+            clauses.push((Occur::Should, q));
+        };
+        let typed = self
+            .words
+            .iter()
+            .filter(|w| w.source == Source::Query)
+            .count();
+        let long = typed > 8;
         let error_boost = if self.error { 2.0 } else { 1.0 };
         let total = searcher.num_docs().max(1) as f32;
+        let all = f.exact_weighted(1.0).len();
         for word in &self.words {
             let mut parts: Vec<Box<dyn Query>> = Vec::new();
-            let mut highlight = vec![word.text.clone()];
+            let mut highlight = Vec::new();
+            let symbol = word.source == Source::Symbol;
+            if !symbol {
+                highlight.push(word.text.clone());
+            }
             let exc_boost = if word.exception { 3.0 } else { 1.0 };
             let share = searcher
                 .doc_freq(&Term::from_field_text(f.prose_x, &word.text))
@@ -185,7 +317,7 @@ impl Plan {
             // A word in a large share of sections ("how", "is", "python") counts only in the
             // short fields, where it still means something, and is never corrected or completed.
             let common = share > COMMON_SHARE;
-            let n = if common { SHORT_FIELDS } else { 6 };
+            let n = if common { SHORT_FIELDS } else { all };
             for &(field, boost) in &f.exact_weighted(error_boost * exc_boost)[..n] {
                 parts.push(term_query(field, &word.text, boost));
             }
@@ -194,7 +326,7 @@ impl Plan {
                     parts.push(term_query(field, &s, boost * STEM_WEIGHT));
                 }
             }
-            let distance = typo_distance(&word.text);
+            let distance = if symbol { 0 } else { typo_distance(&word.text) };
             let chars = word.text.chars().count();
             // A word the content uses is taken as meant: only unknown words are corrected
             // (this also keeps the costly distance-2 automata to real typos).
@@ -206,7 +338,8 @@ impl Plan {
                         .unwrap_or(0)
                         > 0
                 });
-            if distance > 0 && !long && !word.exception && !common && !known {
+            let typed = word.source == Source::Query;
+            if typed && distance > 0 && !long && !word.exception && !common && !known {
                 for t in expand(
                     searcher,
                     f,
@@ -224,7 +357,7 @@ impl Plan {
                     highlight.push(t);
                 }
             }
-            if word.prefix && chars >= 2 && !common {
+            if typed && word.prefix && chars >= 2 && !common {
                 let d = if chars >= 6 && !known { 1 } else { 0 };
                 let q = FuzzyTermQuery::new_prefix(
                     Term::from_field_text(f.prose_x, &word.text),
@@ -238,14 +371,32 @@ impl Plan {
                     highlight.push(t);
                 }
             }
-            groups.push(highlight);
-            let q: Box<dyn Query> =
-                Box::new(DisjunctionMaxQuery::with_tie_breaker(parts, TIE_BREAKER));
+            if typed && !symbol {
+                landing.push(highlight.clone());
+            }
             let weight = word.weight * (1.2 - 2.0 * share).clamp(0.15, 1.0);
-            clauses.push((Occur::Should, Box::new(BoostQuery::new(q, weight))));
+            let q: Box<dyn Query> = Box::new(BoostQuery::new(
+                Box::new(DisjunctionMaxQuery::with_tie_breaker(parts, TIE_BREAKER)),
+                weight,
+            ));
+            let label = || {
+                let from = match word.source {
+                    Source::Query => "",
+                    Source::Symbol => " (operator)",
+                    Source::Vocabulary => " (vocabulary)",
+                };
+                format!("word {:?}{from} x{weight:.2}", word.text)
+            };
+            push(&label, q);
+            if !highlight.is_empty() {
+                groups.push(highlight);
+            }
         }
-        for pair in &self.pairs {
-            clauses.push((Occur::Should, term_query(f.pairs, pair, PAIR_WEIGHT)));
+        for (pair, weight) in &self.pairs {
+            push(
+                &|| format!("phrase {pair:?} x{weight:.2}"),
+                term_query(f.pairs, pair, *weight),
+            );
         }
         for word in &self.joined {
             let parts: Vec<Box<dyn Query>> = f
@@ -253,14 +404,67 @@ impl Plan {
                 .iter()
                 .map(|&(field, boost)| term_query(field, word, boost * JOINED_WEIGHT))
                 .collect();
-            clauses.push((
-                Occur::Should,
+            push(
+                &|| format!("joined {word:?}"),
                 Box::new(DisjunctionMaxQuery::with_tie_breaker(parts, TIE_BREAKER)),
-            ));
+            );
             groups.push(vec![word.clone()]);
         }
-        (Box::new(BooleanQuery::new(clauses)), groups)
+        // A word written as one that the articles write as two (`setup`, `typehints`).
+        let candidates = self.words.iter().filter(|w| {
+            w.source == Source::Query
+                && w.weight >= 0.5
+                && (SPLIT_MIN_CHARS..=SPLIT_MAX_CHARS).contains(&w.text.len())
+                && w.text.bytes().all(|b| b.is_ascii_lowercase())
+        });
+        for word in candidates.take(SPLIT_MAX_WORDS) {
+            for i in 2..=word.text.len() - 2 {
+                let (a, b) = word.text.split_at(i);
+                let (Some(sa), Some(sb)) = (
+                    analyze::tokens(&mut stem, a).pop(),
+                    analyze::tokens(&mut stem, b).pop(),
+                ) else {
+                    continue;
+                };
+                let pair = format!("{sa}_{sb}");
+                let found = searcher
+                    .doc_freq(&Term::from_field_text(f.pairs, &pair))
+                    .unwrap_or(0);
+                if found > 0 {
+                    push(
+                        &|| format!("split {:?} as {a:?} {b:?}", word.text),
+                        term_query(f.pairs, &pair, SPLIT_WEIGHT),
+                    );
+                    groups.push(vec![a.to_string(), b.to_string()]);
+                }
+            }
+        }
+        Built {
+            query: Box::new(BooleanQuery::new(clauses)),
+            groups,
+            landing,
+            labelled,
+        }
     }
+}
+
+/// Shortest and longest joined word tried as two (`setup`, `typehints`, `readonly`).
+const SPLIT_MIN_CHARS: usize = 5;
+const SPLIT_MAX_CHARS: usize = 16;
+/// Most words of one query tried as two.
+const SPLIT_MAX_WORDS: usize = 4;
+
+/// A query built from a [`Plan`].
+pub struct Built {
+    pub query: Box<dyn Query>,
+    /// Per word, the terms (the word, its corrections and completions) worth highlighting;
+    /// joined and split compounds form groups of their own.
+    pub groups: Vec<Vec<String>>,
+    /// The groups of the words the reader typed (not operators or vocabulary), where a
+    /// result's landing part is chosen.
+    pub landing: Vec<Vec<String>>,
+    /// With `explain`: each clause and what it matches.
+    pub labelled: Vec<(String, Box<dyn Query>)>,
 }
 
 fn term_query(field: Field, text: &str, boost: f32) -> Box<dyn Query> {
@@ -283,7 +487,7 @@ pub fn typo_distance(word: &str) -> u8 {
 /// Terms within the automaton of `q` (typo corrections, or completions of a prefix) other
 /// than `word`, from the identifier fields of titles, headings, code and prose; the most
 /// frequent first. The automaton is built once and run over each field's term dictionary.
-fn expand(
+pub(super) fn expand(
     searcher: &Searcher,
     f: &Fields,
     q: &FuzzyTermQuery,
@@ -383,6 +587,42 @@ fn error_line(input: &str) -> Option<&str> {
         .rev()
         .find(|l| looks_like_error(l) && !l.starts_with("Traceback"))?;
     Some(found)
+}
+
+/// Byte ranges inside quotes (`"yield"`, `'is'`, `` `__del__` ``, “...”): a fragment the
+/// question is about. An apostrophe inside a word ("don't") opens nothing.
+fn quoted_spans(text: &str) -> Vec<(usize, usize)> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        let close = match c {
+            '"' | '\'' | '`' => c,
+            '“' => '”',
+            '‘' => '’',
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let opens = i == 0 || !chars[i - 1].1.is_alphanumeric();
+        let end = if opens {
+            (i + 1..chars.len()).find(|&j| {
+                chars[j].1 == close && chars.get(j + 1).is_none_or(|n| !n.1.is_alphanumeric())
+            })
+        } else {
+            None
+        };
+        match end {
+            Some(j) => {
+                spans.push((at + c.len_utf8(), chars[j].0));
+                i = j + 1;
+            }
+            None => i += 1,
+        }
+    }
+    spans
 }
 
 /// Splits an error line into the words that identify the error and the ones that vary:
@@ -508,5 +748,29 @@ mod tests {
         assert_eq!(typo_distance("tiem"), 1);
         assert_eq!(typo_distance("mutible"), 1);
         assert_eq!(typo_distance("metaclasess"), 2);
+    }
+}
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+
+    #[test]
+    fn quoted_fragments_weigh_more_and_apostrophes_quote_nothing() {
+        assert_eq!(quoted_spans("what does \"yield\" do"), [(11, 16)]);
+        assert!(quoted_spans("don't won't").is_empty());
+        let p = Plan::parse("what does \"yield\" do");
+        let y = p.words.iter().find(|w| w.text == "yield").expect("yield");
+        assert_eq!(y.weight, QUOTED_WEIGHT);
+    }
+
+    #[test]
+    fn operators_are_words_of_their_own() {
+        let p = Plan::parse("is vs ==");
+        let eq = p.words.iter().find(|w| w.text == "==").expect("==");
+        assert_eq!(eq.source, Source::Symbol);
+        assert!(!eq.prefix);
+        let p = Plan::parse("read-only attribute");
+        assert!(p.joined.contains(&"readonly".to_string()), "{:?}", p.joined);
     }
 }
