@@ -144,6 +144,8 @@ pub struct Fragments {
     account: Bytes,
     star: Bytes,
     notes: Bytes,
+    /// The reader's notes under each section heading, by heading id (`notes@ID` slots).
+    sections: HashMap<String, Bytes>,
 }
 
 impl Fragments {
@@ -163,6 +165,20 @@ impl Fragments {
             account: make(&|out| fill_common(ACCOUNT, Some(viewer), out)),
             star: make(&|out| bookmarks::star_html(Some(viewer), &article.slug, starred, out)),
             notes: make(&|out| notes::panel_html(viewer, article, notes, out)),
+            sections: article
+                .headings
+                .iter()
+                .filter(|h| {
+                    notes
+                        .iter()
+                        .any(|n| n.anchor.as_deref() == Some(h.id.as_str()))
+                })
+                .map(|h| {
+                    let html =
+                        make(&|out| notes::section_notes_html(viewer, &h.id, &h.text, notes, out));
+                    (h.id.clone(), html)
+                })
+                .collect(),
         }
     }
 
@@ -172,7 +188,11 @@ impl Fragments {
             ACCOUNT => self.account.clone(),
             STAR => self.star.clone(),
             NOTES => self.notes.clone(),
-            _ => Bytes::new(),
+            _ => name
+                .strip_prefix(notes::SECTION_SLOT)
+                .and_then(|id| self.sections.get(id))
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 }

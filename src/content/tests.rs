@@ -227,3 +227,24 @@ fn markdown_files_outside_sections_are_rejected() {
     assert!(errors[0].message.contains("section folder"), "{errors:?}");
     assert!(Path::new(&errors[0].file).ends_with("stray.md"));
 }
+
+#[test]
+fn summaries_keep_their_dunders_and_code() {
+    use super::markdown::inline;
+    let (html, plain) = inline("How __new__/__init__, `__repr__` and __call__ work; *really* <b>.");
+    assert_eq!(
+        html,
+        "How <code>__new__</code>/<code>__init__</code>, <code>__repr__</code> and \
+         <code>__call__</code> work; <em>really</em> &lt;b&gt;."
+    );
+    assert_eq!(
+        plain,
+        "How __new__/__init__, __repr__ and __call__ work; really <b>."
+    );
+    // Emphasis with underscores still works where it is not a name.
+    assert_eq!(inline("a __bold__ b").0, "a <code>__bold__</code> b");
+    assert_eq!(
+        inline("snake_case__x and __ alone").0,
+        "snake_case__x and __ alone"
+    );
+}

@@ -21,8 +21,8 @@ use crate::db::Db;
 use crate::extract::{ApiJson, ApiPath};
 use crate::{ApiError, AppState, Error, Site};
 
-pub use pages::{invite_html, panel_html};
-pub use render::{add_note_buttons, render_markdown};
+pub use pages::{invite_html, panel_html, section_notes_html};
+pub use render::{SECTION_SLOT, add_note_buttons, render_markdown};
 
 /// Largest note body, in bytes of Markdown.
 pub const MAX_BODY: usize = 32 * 1024;
