@@ -32,7 +32,7 @@ OUT="$(mktemp -d)"
 chmod 755 "$DATA"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
-SNAKEPIT_LOG=warn SNAKEPIT_WORKERS=1 "$BIN" serve --bind "127.0.0.1:$PORT" --content content --data "$DATA" >/dev/null 2>&1 &
+SNAKEPIT_LOG=warn SNAKEPIT_WORKERS=1 "$BIN" serve --bind "127.0.0.1:$PORT" --base-url "$BASE" --content content --data "$DATA" >/dev/null 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA" "$OUT"' EXIT
 for _ in $(seq 300); do curl -s -o /dev/null "$BASE/healthz" && break; sleep 0.1; done

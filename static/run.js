@@ -108,6 +108,7 @@
     head.appendChild(el("span", "run-output-label", "Your output"));
     if (tools.copyButton) head.appendChild(tools.copyButton("your output", function () { return self.stream.textContent; }));
     this.stream = el("pre", "run-stream");
+    this.stream.tabIndex = 0; // scrollable: reachable by keyboard
     this.stream.setAttribute("role", "log");
     this.stream.setAttribute("aria-live", "polite");
     this.stream.setAttribute("aria-label", "Your output");

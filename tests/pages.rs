@@ -64,10 +64,28 @@ async fn article_has_toc_anchors_breadcrumb_and_pager() {
         attrs(&html, ".toc-wide li", "class"),
         ["toc-level-2", "toc-level-3", "toc-level-2"]
     );
-    // A copy-link on every heading, pointing at its own anchor.
+    // A copy-link on every heading, pointing at its own anchor, beside the heading (not in
+    // it: a screen reader reads the heading once, as its text alone).
     assert_eq!(
         attrs(&html, ".prose [data-copy-link]", "data-copy-link"),
         ids
+    );
+    assert_eq!(
+        attrs(
+            &html,
+            ".prose .heading > :is(h2, h3) + .copy-link",
+            "data-copy-link"
+        ),
+        ids
+    );
+    assert!(texts(&html, ".prose :is(h2, h3) .copy-link").is_empty());
+    assert_eq!(
+        texts(&html, ".prose :is(h2, h3)"),
+        [
+            "Aliasing surprises",
+            "A nested case",
+            "Copying list objects"
+        ]
     );
     assert_eq!(
         texts(&html, ".breadcrumb li"),

@@ -332,7 +332,7 @@ impl Renderer<'_> {
                     s.expected = Some((line, code.to_string()));
                 }
                 format!(
-                    "<figure class=\"output-block\"><figcaption><span class=\"output-label\">Expected output</span></figcaption><pre><code>{}</code></pre></figure>\n",
+                    "<figure class=\"output-block\"><figcaption><span class=\"output-label\">Expected output</span></figcaption><pre tabindex=\"0\"><code>{}</code></pre></figure>\n",
                     escape(code)
                 )
             }
@@ -351,7 +351,7 @@ impl Renderer<'_> {
                 let mut html = String::new();
                 let _ = writeln!(
                     html,
-                    "<figure class=\"code-block\"><figcaption>{}</figcaption><pre class=\"code\"><code class=\"language-{}\">{}</code></pre></figure>",
+                    "<figure class=\"code-block\"><figcaption>{}</figcaption><pre class=\"code\" tabindex=\"0\"><code class=\"language-{}\">{}</code></pre></figure>",
                     escape(label),
                     escape(lang),
                     self.hl.highlight(lang, code)

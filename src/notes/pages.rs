@@ -16,7 +16,7 @@ use crate::accounts::{ApiUser, User, Viewer};
 use crate::bookmarks::{self, Bookmark};
 use crate::content::Article;
 use crate::layout::Layout;
-use crate::personal::{self, csrf_input, escape, escape_into, see_other};
+use crate::personal::{self, csrf_input, escape, see_other};
 use crate::{ApiError, AppState, Error};
 
 pub fn router() -> Router<AppState> {
