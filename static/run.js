@@ -327,11 +327,12 @@
   };
 
   // Tab indents (Shift+Tab dedents) the selected lines; Enter keeps the indentation;
-  // Ctrl/Cmd+Enter runs; Escape leaves the editor so Tab moves focus again.
+  // Ctrl/Cmd+Enter runs; Escape leaves the editor for Run (Stop while running), from where
+  // Tab moves on: the editor's hint says so.
   Snippet.prototype.key = function (e) {
     var a = this.editor, v = a.value, s = a.selectionStart, t = a.selectionEnd;
     if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); this.run(); return; }
-    if (e.key === "Escape") { e.preventDefault(); this.runButton.focus(); return; }
+    if (e.key === "Escape") { e.preventDefault(); (this.controller ? this.stopButton : this.runButton).focus(); return; }
     if (e.key === "Tab") {
       e.preventDefault();
       var lineStart = v.lastIndexOf("\n", s - 1) + 1;
