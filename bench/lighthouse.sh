@@ -42,16 +42,26 @@ for page in "${PAGES[@]}"; do
   curl -fs -o /dev/null "$BASE$page" || { echo "$page does not answer 200" >&2; exit 1; }
 done
 
+# One Lighthouse run; a run that fails (Chrome timing out on a loaded machine) is retried
+# twice before the benchmark gives up.
+audit() { # url, output file, extra flags...
+  local url="$1" out="$2"; shift 2
+  for _ in 1 2 3; do
+    "$LH" "$url" "$@" --quiet \
+      --only-categories=performance,accessibility,best-practices,seo \
+      --chrome-path="$CHROME" --chrome-flags="--headless=new --no-sandbox --disable-gpu" \
+      --output=json --output-path="$out" >/dev/null 2>&1 && return 0
+    echo "lighthouse failed on $url, retrying" >&2
+  done
+  return 1
+}
 for run in $(seq "$RUNS"); do
   for form in mobile desktop; do
     preset=()
     [ "$form" = desktop ] && preset=(--preset=desktop)
     for i in "${!PAGES[@]}"; do
-      "$LH" "$BASE${PAGES[$i]}" "${preset[@]}" --quiet \
-        --only-categories=performance,accessibility,best-practices,seo \
-        --chrome-path="$CHROME" --chrome-flags="--headless=new --no-sandbox --disable-gpu" \
-        --output=json --output-path="$OUT/$form-$i-$run.json" >/dev/null 2>&1 \
-        || { echo "lighthouse failed on ${PAGES[$i]} ($form)" >&2; exit 1; }
+      audit "$BASE${PAGES[$i]}" "$OUT/$form-$i-$run.json" "${preset[@]}" \
+        || { echo "lighthouse failed on ${PAGES[$i]} ($form) three times" >&2; exit 1; }
     done
   done
 done

@@ -398,6 +398,13 @@ async fn keyboard_reader_edits_runs_stops_and_copies_without_a_trap() {
             .await,
         "42\n"
     );
+    // Your output and the expected output use the same type size.
+    assert_eq!(
+        browser
+            .eval("getComputedStyle(document.querySelector('#snippet-0 + .run-output .run-stream')).fontSize === getComputedStyle(document.querySelector('figure.output-block pre code')).fontSize")
+            .await,
+        true
+    );
 
     // An endless program: Enter runs it, focus is on Stop, Enter stops it, focus is on Run.
     browser.eval("(() => { const a = document.querySelector('#snippet-0 textarea'); a.value = 'import time\\nwhile True:\\n    print(1, flush=True)\\n    time.sleep(0.1)\\n'; a.dispatchEvent(new Event('input')); document.querySelector('#snippet-0 .run-form button').focus(); return true; })()").await;
