@@ -118,9 +118,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientKey {
 pub async fn not_found(
     State(state): State<AppState>,
     MaybeUser(viewer): MaybeUser,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
-    not_found_page(&state, viewer.as_deref(), &headers)
+    crate::articles::near_miss::answer(&state, uri.path(), viewer.as_deref(), &headers).await
 }
 
 /// The 404 page, with the reader's account links when signed in.

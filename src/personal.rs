@@ -151,6 +151,8 @@ pub struct Fragments {
     notes: Bytes,
     /// The CSRF field of the page's forms (the Run buttons).
     csrf: Bytes,
+    /// The reader's notes under each section heading, by heading id (`notes@ID` slots).
+    sections: HashMap<String, Bytes>,
 }
 
 impl Fragments {
@@ -171,6 +173,20 @@ impl Fragments {
             star: make(&|out| bookmarks::star_html(Some(viewer), &article.slug, starred, out)),
             notes: make(&|out| notes::panel_html(viewer, article, notes, out)),
             csrf: make(&|out| csrf_input(out, viewer)),
+            sections: article
+                .headings
+                .iter()
+                .filter(|h| {
+                    notes
+                        .iter()
+                        .any(|n| n.anchor.as_deref() == Some(h.id.as_str()))
+                })
+                .map(|h| {
+                    let html =
+                        make(&|out| notes::section_notes_html(viewer, &h.id, &h.text, notes, out));
+                    (h.id.clone(), html)
+                })
+                .collect(),
         }
     }
 
@@ -181,7 +197,11 @@ impl Fragments {
             STAR => self.star.clone(),
             NOTES => self.notes.clone(),
             CSRF => self.csrf.clone(),
-            _ => Bytes::new(),
+            _ => name
+                .strip_prefix(notes::SECTION_SLOT)
+                .and_then(|id| self.sections.get(id))
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 // Snakepit page behaviour. Every page works without this file; it adds the theme
-// toggle, copy-link buttons on headings, the "/" search shortcut and TOC tracking.
+// toggle, copy-link buttons on headings, Copy on code and output blocks, the "/" search
+// shortcut, TOC tracking, and notes written and deleted in place (under their section).
 "use strict";
 
 (function () {
@@ -28,7 +29,26 @@
     if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
     return fetch(url, init);
   }
-  window.snakepit = { toast: toast, csrfToken: csrfToken, api: api, copyText: copyText };
+  // A Copy button: copies `text()` and says so (the toast is a live region).
+  function copyButton(what, text) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy-button";
+    button.textContent = "Copy";
+    button.setAttribute("aria-label", "Copy " + what);
+    button.addEventListener("click", function () {
+      copyText(text()).then(
+        function () {
+          button.textContent = "Copied";
+          toast("Copied " + what + " to the clipboard");
+          setTimeout(function () { button.textContent = "Copy"; }, 1500);
+        },
+        function () { toast("Could not copy: select the text and copy it by hand"); }
+      );
+    });
+    return button;
+  }
+  window.snakepit = { toast: toast, csrfToken: csrfToken, api: api, copyText: copyText, copyButton: copyButton };
 
   // Theme: system preference until the reader picks one; the choice sticks.
   function currentTheme() {
@@ -37,7 +57,6 @@
   }
   var toggle = document.querySelector(".theme-toggle");
   if (toggle) {
-    toggle.hidden = false;
     var label = function () {
       var next = currentTheme() === "dark" ? "light" : "dark";
       toggle.setAttribute("aria-label", "Switch to " + next + " theme");
@@ -103,9 +122,13 @@
   window.addEventListener("hashchange", flashTarget);
   flashTarget();
 
-  // On narrow screens the contents list sits above the text: start it folded.
-  var tocDetails = document.querySelector(".toc details");
-  if (tocDetails && window.matchMedia("(max-width: 64rem)").matches) tocDetails.open = false;
+  // Copy on every code block and expected output (runnable snippets get theirs from run.js).
+  document.querySelectorAll("figure.code-block, figure.output-block").forEach(function (figure) {
+    var caption = figure.querySelector("figcaption"), pre = figure.querySelector("pre");
+    if (!caption || !pre) return;
+    var what = figure.classList.contains("output-block") ? "expected output" : "code";
+    caption.appendChild(copyButton(what, function () { return pre.textContent; }));
+  });
 
   // Table of contents: mark the section being read.
   var tocLinks = Array.prototype.slice.call(document.querySelectorAll(".toc a[href^='#']"));
@@ -117,7 +140,7 @@
       entries.forEach(function (e) { e.isIntersecting ? visible.add(e.target.id) : visible.delete(e.target.id); });
       var first = tocLinks.find(function (a) { return visible.has(decodeURIComponent(a.hash.slice(1))); });
       if (first) {
-        tocLinks.forEach(function (a) { a.classList.toggle("active", a === first); });
+        tocLinks.forEach(function (a) { a.classList.toggle("active", a.hash === first.hash); });
       }
     }, { rootMargin: "-70px 0px -60% 0px" });
     Object.keys(byId).forEach(function (id) { var h = document.getElementById(id); if (h) observer.observe(h); });
@@ -142,31 +165,174 @@
     }, function () { button.disabled = false; toast("Could not reach the server"); });
   });
 
-  // Sections with notes say so beside their heading, linking to the notes.
-  Array.prototype.forEach.call(document.querySelectorAll(".notes-panel .note-group[data-anchor]"), function (group) {
-    var heading = group.dataset.anchor && document.getElementById(group.dataset.anchor);
-    if (!heading || !/^H[2-6]$/.test(heading.tagName)) return;
-    var count = group.querySelectorAll(".note").length;
-    group.id = "notes-on-" + group.dataset.anchor;
-    var badge = document.createElement("a");
-    badge.className = "note-count";
-    badge.href = "#" + group.id;
-    badge.textContent = count === 1 ? "1 note" : count + " notes";
-    heading.appendChild(badge);
-  });
+  // Notes, signed in: ✎ opens a composer under its section; notes are saved and deleted
+  // through the JSON API (with the CSRF token) and appear in place, without a reload.
+  // Without JavaScript (or signed out) the links and forms lead to the note pages.
+  var article = document.querySelector("article[data-slug]");
 
-  // The note button beside a heading: with the notes panel on the page, pick that section
-  // in its form and start typing; otherwise the link leads to the note page (or sign-in).
-  document.addEventListener("click", function (event) {
-    var link = event.target.closest("a.note-add");
-    if (!link) return;
-    var form = document.querySelector(".notes-panel form.note-form");
+  function noteElement(note) {
+    var item = document.createElement("article");
+    item.className = "note";
+    item.id = "note-" + note.id;
+    item.dataset.noteId = note.id;
+    var body = document.createElement("div");
+    body.className = "note-body";
+    body.innerHTML = note.body_html; // sanitized by the server (notes::render_markdown)
+    var meta = document.createElement("footer");
+    meta.className = "note-meta";
+    var time = document.createElement("time");
+    time.dateTime = note.updated_at;
+    time.textContent = note.updated_at.slice(0, 10);
+    var edit = document.createElement("a");
+    edit.href = "/notes/" + note.id + "/edit";
+    edit.textContent = "Edit";
+    var del = document.createElement("form");
+    del.className = "note-delete";
+    del.method = "post";
+    del.action = "/notes/" + note.id + "/delete";
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.className = "link-button";
+    button.textContent = "Delete";
+    del.appendChild(button);
+    [time, document.createTextNode(" "), edit, document.createTextNode(" "), del].forEach(function (n) { meta.appendChild(n); });
+    item.appendChild(body);
+    item.appendChild(meta);
+    return item;
+  }
+
+  // The list of notes under a heading (made when the section has none yet).
+  function sectionNotes(anchor) {
+    var existing = document.querySelector('.prose .section-notes[data-anchor="' + CSS.escape(anchor) + '"]');
+    if (existing) return existing;
+    var heading = document.getElementById(anchor);
+    var row = heading && heading.closest(".heading");
+    if (!row) return null;
+    var list = document.createElement("section");
+    list.className = "section-notes";
+    list.dataset.anchor = anchor;
+    list.setAttribute("aria-label", "Your notes on: " + heading.textContent.trim());
+    row.insertAdjacentElement("afterend", list);
+    return list;
+  }
+
+  function saveNote(anchor, body) {
+    return api("POST", "/api/notes", { article: article.dataset.slug, anchor: anchor || null, body: body })
+      .then(function (res) {
+        return res.json().catch(function () { return {}; }).then(function (answer) {
+          if (!res.ok) throw new Error(answer.error || "the server answered " + res.status);
+          return answer;
+        });
+      });
+  }
+
+  function placeNote(note) {
+    var list = note.anchor ? sectionNotes(note.anchor) : null;
+    if (!list) {
+      var panel = document.querySelector(".notes-panel");
+      list = panel.querySelector('.section-notes[data-anchor=""]');
+      if (!list) {
+        list = document.createElement("section");
+        list.className = "note-group section-notes";
+        list.dataset.anchor = "";
+        var h = document.createElement("h3");
+        h.textContent = "On the whole article";
+        list.appendChild(h);
+        panel.querySelector("h2").insertAdjacentElement("afterend", list);
+      }
+    }
+    var item = noteElement(note);
+    list.appendChild(item);
+    var empty = document.querySelector(".notes-panel .notes-empty");
+    if (empty) empty.remove();
+    return item;
+  }
+
+  function openComposer(link) {
+    var anchor = link.dataset.noteAnchor;
+    var row = link.closest(".heading");
+    var open = document.querySelector('.note-composer[data-anchor="' + CSS.escape(anchor) + '"]');
+    if (open) { open.querySelector("textarea").focus(); return; }
+    var title = document.getElementById(anchor).textContent.trim();
+    var form = document.createElement("form");
+    form.className = "note-composer";
+    form.dataset.anchor = anchor;
+    var id = "note-composer-" + anchor;
+    form.innerHTML = '<label></label><textarea rows="4" required></textarea><p class="form-error" role="alert"></p>' +
+      '<div class="note-composer-actions"><button type="submit">Save note</button>' +
+      '<button type="button" class="secondary-button">Cancel</button><span class="hint">Markdown · Esc cancels</span></div>';
+    var label = form.querySelector("label"), area = form.querySelector("textarea");
+    label.htmlFor = id;
+    label.textContent = "Your note on “" + title + "” (Markdown, private)";
+    area.id = id;
+    var error = form.querySelector(".form-error");
+    function close() { form.remove(); link.focus({ preventScroll: true }); }
+    form.querySelector(".secondary-button").addEventListener("click", close);
+    form.addEventListener("keydown", function (e) { if (e.key === "Escape") { e.preventDefault(); close(); } });
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (!area.value.trim()) { error.textContent = "Write something first."; area.focus(); return; }
+      var save = form.querySelector('button[type="submit"]');
+      save.disabled = true;
+      saveNote(anchor, area.value).then(function (note) {
+        form.remove();
+        placeNote(note);
+        link.focus({ preventScroll: true });
+        toast("Note saved");
+      }, function (err) {
+        save.disabled = false;
+        error.textContent = "Could not save the note: " + err.message;
+      });
+    });
+    var list = document.querySelector('.prose .section-notes[data-anchor="' + CSS.escape(anchor) + '"]');
+    (list || row).insertAdjacentElement("afterend", form);
+    area.focus();
+  }
+
+  if (article && csrfToken()) {
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest("a.note-add");
+      if (!link || !document.querySelector(".notes-panel form.note-form")) return;
+      event.preventDefault();
+      openComposer(link);
+    });
+    var panelForm = document.querySelector(".notes-panel form.note-form");
+    if (panelForm) panelForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var select = panelForm.querySelector('select[name="anchor"]');
+      var area = panelForm.querySelector("textarea");
+      var button = panelForm.querySelector('button[type="submit"]');
+      button.disabled = true;
+      saveNote(select ? select.value : "", area.value).then(function (note) {
+        button.disabled = false;
+        area.value = "";
+        var item = placeNote(note);
+        toast(note.anchor ? "Note saved under its section" : "Note saved");
+        if (note.anchor) item.scrollIntoView({ block: "nearest" });
+      }, function (err) {
+        button.disabled = false;
+        toast("Could not save the note: " + err.message);
+      });
+    });
+  }
+
+  // Delete, on an article or on /notes: through the API, removed in place.
+  if (csrfToken()) document.addEventListener("submit", function (event) {
+    var form = event.target.closest("form.note-delete");
     if (!form) return;
     event.preventDefault();
-    var select = form.querySelector('select[name="anchor"]');
-    if (select) select.value = link.dataset.noteAnchor || "";
-    var area = form.querySelector("textarea");
-    form.scrollIntoView({ block: "center" });
-    if (area) area.focus();
+    var item = form.closest("[data-note-id], .note-entry");
+    var id = item && (item.dataset.noteId || item.id.replace(/^note-/, ""));
+    if (!id || !window.confirm("Delete this note?")) return;
+    api("DELETE", "/api/notes/" + encodeURIComponent(id)).then(function (res) {
+      if (!res.ok && res.status !== 404) { toast("Could not delete the note (" + res.status + ")"); return; }
+      var list = item.parentNode;
+      var next = item.nextElementSibling || item.previousElementSibling;
+      item.remove();
+      if (list && list.classList.contains("section-notes") && !list.querySelector(".note")) list.remove();
+      toast("Note deleted");
+      var focusable = next && next.querySelector("a, button");
+      (focusable || document.getElementById("main")).focus({ preventScroll: !!focusable });
+    }, function () { toast("Could not reach the server"); });
   });
 })();

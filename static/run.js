@@ -1,6 +1,10 @@
 // Runnable snippets: Run streams output live from POST /api/run (Server-Sent Events),
-// Stop aborts the request (the server then kills the run), the code is editable (Tab
-// indents, Enter keeps indentation) and Reset restores it. Each snippet runs on its own.
+// Stop aborts the request (the server then kills the run), and focus goes back to Run.
+// The code stays highlighted until the reader chooses to edit it (Edit, or typing in the
+// focused code); the editor says how to leave it (Esc), Tab indents, Enter keeps
+// indentation, and Reset restores the code. Copy is on the code and on the output, which
+// is labelled "Your output"; the expected output is marked stale once the code changes.
+// Each snippet runs on its own.
 // Share gives a link: to the snippet's section when the code is unchanged, else to a
 // shared copy (POST /api/shares, shown at /s/{id}).
 // Without JavaScript the Run button submits a form to /run, which shows a result page.
@@ -52,6 +56,9 @@
     this.code = figure.querySelector("pre.code");
     this.original = this.code.textContent;
     this.form = figure.querySelector("form.run-form");
+    // The expected output shown under the code, if the article has one.
+    var next = figure.nextElementSibling;
+    this.expected = next && next.matches("figure.output-block") ? next : null;
     this.controller = null;
     this.build();
   }
@@ -74,26 +81,65 @@
     this.shareButton.setAttribute("aria-label", "Share a link to this code");
     this.shareButton.setAttribute("aria-expanded", "false");
     this.shareButton.addEventListener("click", function () { self.share(); });
+    this.editButton = el("button", "snippet-button secondary edit", "Edit");
+    this.editButton.type = "button";
+    this.editButton.setAttribute("aria-label", "Edit the code");
+    this.editButton.addEventListener("click", function () { self.edit(); });
+    var tools = window.snakepit || {};
     actions.appendChild(this.stopButton);
+    actions.appendChild(this.editButton);
     actions.appendChild(this.resetButton);
+    if (tools.copyButton) actions.appendChild(tools.copyButton("code", function () { return self.source(); }));
     actions.appendChild(this.shareButton);
 
-    // Editing: the highlighted code turns into a textarea on first focus or click.
+    // The code stays highlighted (and selectable) until the reader chooses to edit: the Edit
+    // button, or typing (or Enter) while the code has focus.
+    this.hint = el("p", "editor-hint", "Editing · Tab indents · Esc leaves the editor · Ctrl+Enter runs");
+    this.hint.id = "editor-hint-" + (this.figure.id || Math.random().toString(36).slice(2));
+    this.hint.hidden = true;
+    this.figure.appendChild(this.hint);
     this.code.tabIndex = 0;
-    this.code.setAttribute("title", "Click to edit");
-    this.code.addEventListener("focus", function () { self.edit(); });
-    this.code.addEventListener("click", function () { self.edit(); });
+    this.code.setAttribute("title", "Type or press Enter to edit");
+    this.code.addEventListener("keydown", function (e) { self.typeToEdit(e); });
 
     this.output = el("div", "run-output");
     this.output.hidden = true;
-    this.output.setAttribute("role", "log");
-    this.output.setAttribute("aria-live", "polite");
-    this.output.setAttribute("aria-label", "Output of this snippet");
+    var head = el("p", "run-output-head");
+    head.appendChild(el("span", "run-output-label", "Your output"));
+    if (tools.copyButton) head.appendChild(tools.copyButton("your output", function () { return self.stream.textContent; }));
     this.stream = el("pre", "run-stream");
+    this.stream.tabIndex = 0; // scrollable: reachable by keyboard
+    this.stream.setAttribute("role", "log");
+    this.stream.setAttribute("aria-live", "polite");
+    this.stream.setAttribute("aria-label", "Your output");
     this.status = el("p", "run-status");
+    this.status.setAttribute("role", "status");
+    this.output.appendChild(head);
     this.output.appendChild(this.stream);
     this.output.appendChild(this.status);
     this.figure.insertAdjacentElement("afterend", this.output);
+  };
+
+  // A key pressed on the highlighted code: a character or Enter starts editing, the
+  // character typed where the caret (or the selection's end) was.
+  Snippet.prototype.typeToEdit = function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    var typed = e.key.length === 1 ? e.key : null;
+    if (!typed && e.key !== "Enter") return;
+    e.preventDefault();
+    var at = this.original.length;
+    var sel = window.getSelection();
+    if (sel && sel.rangeCount && this.code.contains(sel.focusNode)) {
+      var range = document.createRange();
+      range.selectNodeContents(this.code);
+      range.setEnd(sel.focusNode, sel.focusOffset);
+      at = range.toString().length;
+    }
+    this.edit(at);
+    if (typed) {
+      this.editor.setRangeText(typed, at, at, "end");
+      this.editor.dispatchEvent(new Event("input"));
+    }
   };
 
   // Where this snippet lives: the link to it as it stands on the page, and the article and
@@ -237,25 +283,53 @@
     return this.editor ? this.editor.value : this.original;
   };
 
-  Snippet.prototype.edit = function () {
-    if (this.editor) return;
+  // Turns the code into a text box, the caret at `at` (default: the end), and focuses it.
+  Snippet.prototype.edit = function (at) {
+    if (this.editor) { this.editor.focus(); return; }
     var self = this;
     var area = el("textarea", "code-editor");
     area.value = this.original;
     area.spellcheck = false;
     area.setAttribute("autocapitalize", "off");
-    area.setAttribute("aria-label", "Edit the snippet's code");
+    area.setAttribute("aria-label", "Python code");
+    area.setAttribute("aria-describedby", this.hint.id);
     area.rows = Math.max(3, this.original.split("\n").length);
     area.addEventListener("keydown", function (e) { self.key(e); });
+    area.addEventListener("focus", function () { self.hint.hidden = false; });
+    area.addEventListener("blur", function () { self.hint.hidden = true; });
     area.addEventListener("input", function () {
-      self.resetButton.hidden = area.value === self.original;
+      var changed = area.value !== self.original;
+      self.resetButton.hidden = !changed;
+      self.markExpected(changed);
       if (self.panel && !self.panel.hidden && !self.sharing) self.panel.hidden = true;
       self.fit();
     });
     this.editor = area;
     this.code.replaceWith(area);
+    this.editButton.hidden = true;
     this.fit();
     area.focus();
+    var caret = at == null ? area.value.length : at;
+    area.setSelectionRange(caret, caret);
+  };
+
+  // The article's expected output is for the original code: say so once the code changes.
+  Snippet.prototype.markExpected = function (stale) {
+    if (!this.expected) return;
+    // Every expected block (one per Python version where they differ) goes stale together.
+    var blocks = [];
+    for (var b = this.expected; b && b.matches("figure.output-block"); b = b.nextElementSibling) {
+      blocks.push(b);
+    }
+    blocks.forEach(function (block) {
+      block.classList.toggle("stale", stale);
+      var label = block.querySelector(".output-label");
+      if (!label) return;
+      if (!label.dataset.original) label.dataset.original = label.textContent;
+      label.textContent = stale
+        ? label.dataset.original + " (of the original code)"
+        : label.dataset.original;
+    });
   };
 
   Snippet.prototype.fit = function () {
@@ -264,11 +338,12 @@
   };
 
   // Tab indents (Shift+Tab dedents) the selected lines; Enter keeps the indentation;
-  // Ctrl/Cmd+Enter runs; Escape leaves the editor so Tab moves focus again.
+  // Ctrl/Cmd+Enter runs; Escape leaves the editor for Run (Stop while running), from where
+  // Tab moves on: the editor's hint says so.
   Snippet.prototype.key = function (e) {
     var a = this.editor, v = a.value, s = a.selectionStart, t = a.selectionEnd;
     if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); this.run(); return; }
-    if (e.key === "Escape") { a.blur(); return; }
+    if (e.key === "Escape") { e.preventDefault(); (this.controller ? this.stopButton : this.runButton).focus(); return; }
     if (e.key === "Tab") {
       e.preventDefault();
       var lineStart = v.lastIndexOf("\n", s - 1) + 1;
@@ -297,8 +372,12 @@
       this.editor.replaceWith(this.code);
       this.editor = null;
     }
+    this.hint.hidden = true;
     this.resetButton.hidden = true;
+    this.editButton.hidden = false;
+    this.markExpected(false);
     if (this.panel) this.panel.hidden = true;
+    this.editButton.focus({ preventScroll: true });
   };
 
   Snippet.prototype.append = function (kind, text) {
@@ -310,12 +389,18 @@
     }
   };
 
+  // Swaps Run and Stop. Focus follows the button that was used: Run → Stop while the
+  // program runs, and back to Run when it ends or is stopped (hiding the focused button
+  // would otherwise drop focus to <body>). Ctrl+Enter in the editor leaves focus there.
   Snippet.prototype.setRunning = function (running) {
+    var focused = document.activeElement;
+    var buttonHadFocus = focused === this.runButton || focused === this.stopButton ||
+      focused === document.body || focused == null;
     this.runButton.hidden = running;
     this.stopButton.hidden = !running;
     this.figure.classList.toggle("running", running);
-    if (running) this.stopButton.focus({ preventScroll: true });
-    else if (document.activeElement === this.stopButton) this.runButton.focus({ preventScroll: true });
+    if (!buttonHadFocus) return;
+    (running ? this.stopButton : this.runButton).focus({ preventScroll: true });
   };
 
   // Which limit ended a run, in the reader's words.

@@ -94,16 +94,15 @@
       opts[active].scrollIntoView({ block: "nearest" });
     }
 
+    // An option is plain text (a listbox's options hold no links): choosing it (Enter, or
+    // a click) opens its address.
     function option(id, href) {
       var li = document.createElement("li");
       li.id = id;
       li.className = "search-option";
       li.setAttribute("role", "option");
       li.setAttribute("aria-selected", "false");
-      var a = document.createElement("a");
-      a.href = href;
-      a.tabIndex = -1;
-      li.appendChild(a);
+      li.dataset.href = href;
       return li;
     }
 
@@ -125,13 +124,15 @@
       }
       data.hits.forEach(function (hit, i) {
         var li = option(list.id + "-" + i, hitHref(hit, q));
-        var a = li.firstChild;
+        var a = li;
         var title = document.createElement("span");
         title.className = "search-option-title";
         appendMarked(title, hit.title, termsRegExp(queryTerms(q).concat(hit.terms || [])) || re);
         var meta = document.createElement("span");
         meta.className = "search-option-meta";
-        meta.textContent = (hit.section_title || hit.section) + (hit.heading ? " › " + hit.heading : "");
+        // Titles, never ids: the site section's title when the API gives it, and the
+        // heading of the matching part of the article.
+        meta.textContent = [hit.section_title, hit.heading].filter(Boolean).join(" › ");
         var snippet = document.createElement("span");
         snippet.className = "search-option-snippet";
         snippet.innerHTML = hit.snippet_html; // escaped by the server, <mark> only
@@ -151,7 +152,7 @@
       }
       var all = option(list.id + "-all", "/search?q=" + encodeURIComponent(q));
       all.classList.add("search-option-all");
-      all.firstChild.textContent = "See all results for “" + q.trim() + "”";
+      all.textContent = "See all results for “" + q.trim() + "”";
       list.appendChild(all);
       status.textContent = data.help ? "No results; " + data.hits.length + " closest articles" : data.hits.length + (data.hits.length === 1 ? " result" : " results");
       open();
@@ -184,8 +185,10 @@
         var opts = options();
         if (!list.hidden && active >= 0 && opts[active]) {
           event.preventDefault();
-          location.href = opts[active].querySelector("a").href;
+          location.href = opts[active].dataset.href;
         }
+      } else if (event.key === "Tab") {
+        close();
       } else if (event.key === "Escape") {
         if (!list.hidden) { event.preventDefault(); close(); }
         else if (input.value) { event.preventDefault(); input.value = ""; }
@@ -193,6 +196,10 @@
     });
     document.addEventListener("mousedown", function (event) {
       if (!form.contains(event.target)) close();
+    });
+    list.addEventListener("click", function (event) {
+      var li = event.target.closest("[role=option][data-href]");
+      if (li) location.href = li.dataset.href;
     });
     list.addEventListener("mousemove", function (event) {
       var li = event.target.closest("[role=option]:not([aria-disabled])");
@@ -216,9 +223,12 @@
     if (heading && prose.contains(heading)) {
       heading.classList.add("search-target");
       var level = Number(heading.tagName.slice(1)) || 6;
+      // Headings sit in a row with their buttons (<div class="heading">): walk its siblings.
+      var row = heading.closest(".heading") || heading;
       scope.push(heading);
-      for (var n = heading.nextElementSibling; n; n = n.nextElementSibling) {
-        if (/^H[1-6]$/.test(n.tagName) && Number(n.tagName.slice(1)) <= level) break;
+      for (var n = row.nextElementSibling; n; n = n.nextElementSibling) {
+        var h = n.matches(".heading") ? n.querySelector("h1, h2, h3, h4, h5, h6") : n;
+        if (h && /^H[1-6]$/.test(h.tagName) && Number(h.tagName.slice(1)) <= level) break;
         scope.push(n);
       }
     } else {
@@ -231,7 +241,7 @@
       while (walker.nextNode()) nodes.push(walker.currentNode);
       nodes.forEach(function (node) {
         re.lastIndex = 0;
-        if (!re.test(node.nodeValue) || node.parentNode.closest("mark, .copy-link")) return;
+        if (!re.test(node.nodeValue) || node.parentNode.closest("mark, .copy-link, .note-add, .section-notes")) return;
         re.lastIndex = 0;
         var frag = document.createDocumentFragment();
         appendMarked(frag, node.nodeValue, re);

@@ -726,11 +726,7 @@ async fn anonymous_pages_invite_to_sign_in() {
     assert!(attrs(&html, "meta[name=csrf-token]", "content").is_empty());
     // A note button beside every heading.
     assert_eq!(
-        attrs(
-            &html,
-            ".prose h2 .note-add, .prose h3 .note-add",
-            "data-note-anchor"
-        ),
+        attrs(&html, ".prose .heading .note-add", "data-note-anchor"),
         [
             "aliasing-surprises",
             "a-nested-case",
@@ -819,17 +815,23 @@ async fn signed_in_pages_show_the_readers_own_things() {
         attrs(&html, ".star-form input[name=action]", "value"),
         ["remove"]
     );
+    // The panel at the end: notes on the whole article and on removed sections.
     assert_eq!(
-        attrs(&html, ".note-group", "data-anchor"),
-        ["", "a-nested-case", "removed"]
+        attrs(&html, ".notes-panel .note-group", "data-anchor"),
+        ["", "removed"]
     );
     assert_eq!(
-        texts(&html, ".note-group h3"),
-        [
-            "On the whole article",
-            "A nested case",
-            "Notes on removed sections"
-        ]
+        texts(&html, ".notes-panel .note-group h3"),
+        ["On the whole article", "Notes on removed sections"]
+    );
+    // A section's notes right under its heading's row, named after it.
+    assert_eq!(
+        attrs(&html, ".prose .heading + .section-notes", "data-anchor"),
+        ["a-nested-case"]
+    );
+    assert_eq!(
+        attrs(&html, ".prose .section-notes", "aria-label"),
+        ["Your notes on: A nested case"]
     );
     assert_eq!(texts(&html, ".note-group-removed .note-body"), ["orphan"]);
     assert_eq!(
@@ -1028,6 +1030,37 @@ async fn html_forms_work_without_javascript() {
         ))
         .await;
     assert_eq!(res.header("location"), "/articles/first-steps#notes");
+    // From /notes, its Delete button comes back to /notes.
+    let created = app
+        .call(
+            "POST",
+            "/api/notes",
+            Some(&ada),
+            Some(json!({"article": "first-steps", "body": "another"})),
+        )
+        .await;
+    let id2 = json_of(&created)["id"].as_i64().unwrap();
+    let notes_page = app.page("/notes", &ada).await.html();
+    assert_eq!(
+        attrs(&notes_page, ".note-entry form.note-delete", "action"),
+        [format!("/notes/{id2}/delete")]
+    );
+    assert_eq!(
+        attrs(
+            &notes_page,
+            ".note-entry form.note-delete input[name=csrf_token]",
+            "value"
+        ),
+        std::slice::from_ref(&ada.csrf)
+    );
+    let res = app
+        .request(form_request(
+            &format!("/notes/{id2}/delete"),
+            Some(&ada),
+            &[("csrf_token", &ada.csrf), ("from", "notes")],
+        ))
+        .await;
+    assert_eq!(res.header("location"), "/notes");
     assert!(
         texts(
             &app.page("/articles/first-steps", &ada).await.html(),

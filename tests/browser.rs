@@ -33,7 +33,9 @@ async fn reader_browses_copies_a_section_link_and_switches_theme() {
     assert_eq!(browser.text("h1").await, "First steps with lists");
 
     // The copy-link button on a heading yields that section's full URL.
-    browser.click("#a-nested-case .copy-link").await;
+    browser
+        .click(".heading:has(#a-nested-case) .copy-link")
+        .await;
     browser
         .wait_until("!document.querySelector('.toast').hidden", "the copy toast")
         .await;
@@ -159,7 +161,7 @@ async fn reader_runs_edits_and_stops_snippets() {
     );
 
     // Edit: Tab indents, Enter keeps the indentation; the edited code is what runs; stderr is marked.
-    browser.click("#snippet-0 pre.code").await;
+    browser.click("#snippet-0 .edit").await;
     browser.eval("(() => { const a = document.querySelector('textarea.code-editor'); a.value = ''; a.dispatchEvent(new Event('input')); return true; })()").await;
     browser
         .type_into(

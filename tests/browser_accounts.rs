@@ -59,37 +59,56 @@ async fn reader_signs_up_bookmarks_writes_a_section_note_and_signs_out() {
         )
         .await;
 
-    // The note button beside a heading picks that section in the notes form.
-    browser.click("#a-nested-case .note-add").await;
+    // The note button beside a heading opens a composer under that section; the note is
+    // saved without a reload (the page keeps its state) and shows there, sanitized.
+    browser
+        .eval("(() => { window.notReloaded = true; return true; })()")
+        .await;
+    browser
+        .click(".heading:has(#a-nested-case) .note-add")
+        .await;
     browser
         .wait_until(
-            "document.activeElement.id === 'note-body'",
-            "the note box has focus",
+            "document.activeElement.matches('.note-composer[data-anchor=\"a-nested-case\"] textarea')",
+            "the composer under the section has focus",
         )
         .await;
-    assert_eq!(
-        browser
-            .eval("document.getElementById('note-anchor').value")
-            .await,
-        "a-nested-case"
-    );
     browser
         .type_into(
-            "#note-body",
+            ".note-composer textarea",
             "Copy **deeply** here <script>alert(1)</script>",
         )
         .await;
-    browser.click(".notes-panel .note-form button").await;
+    browser.click(".note-composer button[type=submit]").await;
     browser
-        .wait_until("location.hash.startsWith('#note-')", "the new note")
+        .wait_until(
+            "!!document.querySelector('.section-notes[data-anchor=\"a-nested-case\"] .note')",
+            "the new note under its section",
+        )
         .await;
-    let group = browser.eval("document.querySelector('.note-group[data-anchor=\"a-nested-case\"] .note-body').innerHTML").await;
+    assert_eq!(
+        browser.eval("window.notReloaded === true").await,
+        true,
+        "saved without a reload"
+    );
+    // Right under its heading's row, before the section's text.
+    assert_eq!(
+        browser.eval("document.querySelector('.heading:has(#a-nested-case)').nextElementSibling.matches('.section-notes')").await,
+        true
+    );
+    let group = browser.eval("document.querySelector('.section-notes[data-anchor=\"a-nested-case\"] .note-body').innerHTML").await;
     assert!(
         group.as_str().unwrap().contains("<strong>deeply</strong>"),
         "{group}"
     );
     assert!(!group.as_str().unwrap().contains("<script"), "{group}");
-    assert_eq!(browser.text("#a-nested-case .note-count").await, "1 note");
+    // After a reload the server puts it in the same place.
+    c.refresh().await.unwrap();
+    let group = browser.eval("document.querySelector('.heading:has(#a-nested-case) + .section-notes .note-body').innerHTML").await;
+    assert!(
+        group.as_str().unwrap().contains("<strong>deeply</strong>"),
+        "{group}"
+    );
 
     // Bookmarks and notes pages list them; the search finds the note.
     browser.click(".header-nav a[href='/bookmarks']").await;
@@ -114,6 +133,24 @@ async fn reader_signs_up_bookmarks_writes_a_section_note_and_signs_out() {
     assert_eq!(
         browser.text(".note-where a").await,
         "First steps with lists › A nested case"
+    );
+    // /notes has Delete: the note goes, without a reload, and stays gone.
+    browser
+        .eval("(() => { window.confirm = () => true; return true; })()")
+        .await;
+    browser.click(".note-entry .note-delete button").await;
+    browser
+        .wait_until(
+            "document.querySelectorAll('.note-entry').length === 0",
+            "the note deleted",
+        )
+        .await;
+    c.goto(&format!("{base}/notes")).await.unwrap();
+    assert_eq!(
+        browser
+            .eval("document.querySelectorAll('.note-entry').length")
+            .await,
+        0
     );
 
     // Sign out: the header offers sign-in again and the notes page asks for it.

@@ -169,7 +169,7 @@ pub async fn search_journey(c: &Client, base: &str) {
         .expect("paste");
     wait_until(
         c,
-        "(document.querySelector('#site-search-input-results .search-option a')||{}).href?.includes('/articles/scope-and-closures') === true",
+        "(document.querySelector('#site-search-input-results .search-option')||{dataset:{}}).dataset.href?.includes('/articles/scope-and-closures') === true",
         "the error's article first",
     )
     .await;

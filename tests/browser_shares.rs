@@ -54,7 +54,7 @@ async fn reader_shares_an_edited_snippet_and_opens_it() {
     );
 
     // Edited code is shared through the API; the panel shows the /s/ link.
-    browser.click("#snippet-0 pre.code").await;
+    browser.click("#snippet-0 .edit").await;
     let code = "words = ['shared', 'code']\nprint(*words, 6 * 7)\n";
     browser
         .eval(&format!("({SET_CODE})({})", js_string(code)))
@@ -157,7 +157,7 @@ async fn reader_shares_an_edited_snippet_and_opens_it() {
     );
 
     // Errors show in the panel: code over the size limit.
-    browser.click("#snippet-0 pre.code").await;
+    browser.click("#snippet-0 .edit").await;
     browser
         .eval(&format!("({SET_CODE})('x = 1\\n'.repeat(20000))"))
         .await;

@@ -51,7 +51,7 @@ async fn article_has_toc_anchors_breadcrumb_and_pager() {
             "copying-list-objects"
         ]
     );
-    let toc: Vec<String> = attrs(&html, ".toc a", "href");
+    let toc: Vec<String> = attrs(&html, ".toc-wide a", "href");
     assert_eq!(
         toc,
         [
@@ -61,13 +61,31 @@ async fn article_has_toc_anchors_breadcrumb_and_pager() {
         ]
     );
     assert_eq!(
-        attrs(&html, ".toc li", "class"),
+        attrs(&html, ".toc-wide li", "class"),
         ["toc-level-2", "toc-level-3", "toc-level-2"]
     );
-    // A copy-link on every heading, pointing at its own anchor.
+    // A copy-link on every heading, pointing at its own anchor, beside the heading (not in
+    // it: a screen reader reads the heading once, as its text alone).
     assert_eq!(
         attrs(&html, ".prose [data-copy-link]", "data-copy-link"),
         ids
+    );
+    assert_eq!(
+        attrs(
+            &html,
+            ".prose .heading > :is(h2, h3) + .copy-link",
+            "data-copy-link"
+        ),
+        ids
+    );
+    assert!(texts(&html, ".prose :is(h2, h3) .copy-link").is_empty());
+    assert_eq!(
+        texts(&html, ".prose :is(h2, h3)"),
+        [
+            "Aliasing surprises",
+            "A nested case",
+            "Copying list objects"
+        ]
     );
     assert_eq!(
         texts(&html, ".breadcrumb li"),
@@ -512,4 +530,70 @@ async fn signed_in_pages_are_gzip_spliced_from_precompressed_parts() {
         assert_eq!(String::from_utf8(decoded).unwrap(), plain.text(), "{path}");
         assert!(packed.body.len() < plain.body.len(), "{path}: compressed");
     }
+}
+
+/// Near misses of an article's address lead to it: another letter case or a trailing slash
+/// (301), a typo close to one slug only (302); anything else gets a 404 that suggests the
+/// closest articles with the search box filled in.
+#[tokio::test]
+async fn near_miss_addresses_find_their_article() {
+    let app = TestApp::new().await;
+    for (path, status, location) in [
+        (
+            "/articles/First-Steps",
+            StatusCode::MOVED_PERMANENTLY,
+            "/articles/first-steps",
+        ),
+        (
+            "/articles/first-steps/",
+            StatusCode::MOVED_PERMANENTLY,
+            "/articles/first-steps",
+        ),
+        (
+            "/Articles/SECOND-LOOK/",
+            StatusCode::MOVED_PERMANENTLY,
+            "/articles/second-look",
+        ),
+        (
+            "/articles/LISTS-101",
+            StatusCode::MOVED_PERMANENTLY,
+            "/articles/first-steps",
+        ),
+        (
+            "/articles/first-step",
+            StatusCode::FOUND,
+            "/articles/first-steps",
+        ),
+        (
+            "/articles/deep-dives",
+            StatusCode::FOUND,
+            "/articles/deep-dive",
+        ),
+        (
+            "/deep-dive",
+            StatusCode::MOVED_PERMANENTLY,
+            "/articles/deep-dive",
+        ),
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(
+            (res.status, res.header("location")),
+            (status, location),
+            "{path}"
+        );
+    }
+    // Not close to any one slug: the 404 page, suggesting articles, the box filled in.
+    let res = app.get("/articles/aliasing-lists").await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let html = res.html();
+    assert_eq!(
+        attrs(&html, "#not-found-search", "value"),
+        ["aliasing lists"]
+    );
+    let suggested = attrs(&html, ".suggested-articles a", "href");
+    assert_eq!(
+        suggested.first().map(String::as_str),
+        Some("/articles/first-steps"),
+        "{suggested:?}"
+    );
 }

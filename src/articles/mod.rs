@@ -1,7 +1,10 @@
-//! Browsing: the home page, article pages, old-slug redirects and the 404 page.
+//! Browsing: the home page, article pages, old-slug redirects and the 404 page (with
+//! near-miss addresses redirected, see [`near_miss`]).
 //!
 //! Every page here is the same for every anonymous reader, so all of them are rendered
 //! once at start-up ([`Pages::render`]) and a request only looks one up and checks its ETag.
+
+pub mod near_miss;
 
 use std::collections::HashMap;
 
@@ -69,7 +72,13 @@ async fn show_article(
         )
             .into_response();
     }
-    crate::http::not_found_page(&state, viewer.as_deref(), &headers)
+    near_miss::answer(
+        &state,
+        &format!("/articles/{slug}"),
+        viewer.as_deref(),
+        &headers,
+    )
+    .await
 }
 
 /// The pre-rendered pages.
@@ -107,6 +116,8 @@ impl Pages {
             layout,
             canonical: String::new(),
             library,
+            query: String::new(),
+            suggestions: Vec::new(),
         }
         .render()?;
         Ok(Self {
@@ -198,4 +209,8 @@ pub struct NotFoundPage<'a> {
     /// Empty: the 404 page stands for no URL in particular.
     pub canonical: String,
     pub library: &'a Library,
+    /// What the address seemed to ask for, filled into the search box.
+    pub query: String,
+    /// The articles closest to it, best first.
+    pub suggestions: Vec<&'a Article>,
 }

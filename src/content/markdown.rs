@@ -117,12 +117,18 @@ pub fn heading_id(text: &str) -> String {
 
 /// One line of inline Markdown (a summary): `(html, plain text)`, without a wrapping `<p>`.
 pub fn inline(text: &str) -> (String, String) {
-    let events: Vec<Event> = Parser::new_ext(text, options())
+    let text = code_dunders(text);
+    let events: Vec<Event> = Parser::new_ext(&text, options())
         .filter(|e| {
             !matches!(
                 e,
                 Event::Start(Tag::Paragraph) | Event::End(TagEnd::Paragraph)
             )
+        })
+        // Raw HTML in a one-line text is shown as typed, never passed through.
+        .map(|e| match e {
+            Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+            e => e,
         })
         .collect();
     let plain = events
@@ -136,6 +142,41 @@ pub fn inline(text: &str) -> (String, String) {
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, events.into_iter());
     (html, plain)
+}
+
+/// Bare dunder names (`__init__`) outside code spans made code spans, so one-line texts
+/// (summaries) written as plain prose keep them instead of turning them into bold text.
+fn code_dunders(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("__") {
+        return text.into();
+    }
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut out = String::with_capacity(text.len() + 8);
+    let (mut i, mut copied, mut in_code) = (0, 0, false);
+    while i < bytes.len() {
+        if bytes[i] == b'`' {
+            in_code = !in_code;
+        } else if !in_code && bytes[i..].starts_with(b"__") && (i == 0 || !word(bytes[i - 1])) {
+            // `i` is at an ASCII `_`, so a char boundary: slicing from it is safe.
+            let end = i + bytes[i..].iter().take_while(|&&b| word(b)).count();
+            let name = &text[i..end];
+            let inner = name.trim_matches('_');
+            if name.len() > 4 && name.ends_with("__") && !inner.is_empty() && !inner.contains("__")
+            {
+                out.push_str(&text[copied..i]);
+                out.push('`');
+                out.push_str(name);
+                out.push('`');
+                copied = end;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    out.into()
 }
 
 pub fn render(text: &str, highlighter: &Highlighter) -> Rendered {
@@ -308,10 +349,12 @@ impl Renderer<'_> {
         let mut inner_html = String::new();
         pulldown_cmark::html::push_html(&mut inner_html, inner.iter().map(|(e, _)| e.clone()));
         let id = escape(&id);
+        // The copy-link button sits beside the heading, not inside it, so a screen reader
+        // reads the heading once; `notes::add_note_buttons` adds its button in the same row.
         format!(
-            "<h{level_n} id=\"{id}\"><a class=\"heading-anchor\" href=\"#{id}\">{inner_html}</a>\
+            "<div class=\"heading heading-{level_n}\"><h{level_n} id=\"{id}\"><a class=\"heading-anchor\" href=\"#{id}\">{inner_html}</a></h{level_n}>\
              <a class=\"copy-link\" href=\"#{id}\" data-copy-link=\"{id}\" title=\"Copy link to this section\" \
-             aria-label=\"Copy link to section: {}\">#</a></h{level_n}>\n",
+             aria-label=\"Copy link to section: {}\">#</a></div>\n",
             escape(&text)
         )
     }
@@ -349,7 +392,7 @@ impl Renderer<'_> {
                 let mut html = String::new();
                 let _ = writeln!(
                     html,
-                    "<figure class=\"code-block\"><figcaption>{}</figcaption><pre class=\"code\"><code class=\"language-{}\">{}</code></pre></figure>",
+                    "<figure class=\"code-block\"><figcaption>{}</figcaption><pre class=\"code\" tabindex=\"0\"><code class=\"language-{}\">{}</code></pre></figure>",
                     escape(label),
                     escape(lang),
                     self.hl.highlight(lang, code)
@@ -439,13 +482,13 @@ impl Renderer<'_> {
 /// is labelled as such.
 fn output_html(python: Option<&VersionSpec>, text: &str, shown: bool, several: bool) -> String {
     let label = match python {
-        Some(spec) => format!("Output, Python {spec}"),
-        None if several => "Output, other versions".to_string(),
-        None => "Output".to_string(),
+        Some(spec) => format!("Expected output, Python {spec}"),
+        None if several => "Expected output, other versions".to_string(),
+        None => "Expected output".to_string(),
     };
     let spec_attr = python.map(ToString::to_string).unwrap_or_default();
     format!(
-        "<figure class=\"output-block\" data-python=\"{}\"{}><figcaption>{}</figcaption><pre><code>{}</code></pre></figure>\n",
+        "<figure class=\"output-block\" data-python=\"{}\"{}><figcaption><span class=\"output-label\">{}</span></figcaption><pre tabindex=\"0\"><code>{}</code></pre></figure>\n",
         escape(&spec_attr),
         if shown { "" } else { " hidden" },
         escape(&label),

@@ -256,13 +256,13 @@ fn version_gates_and_versioned_outputs_are_collected() {
     );
     assert!(
         a.html
-            .contains("data-python=\"3.11-3.12\" hidden><figcaption>Output, Python 3.11-3.12"),
+            .contains("data-python=\"3.11-3.12\" hidden><figcaption><span class=\"output-label\">Expected output, Python 3.11-3.12"),
         "{}",
         a.html
     );
     assert!(
         a.html
-            .contains("data-python=\"\"><figcaption>Output, other versions"),
+            .contains("data-python=\"\"><figcaption><span class=\"output-label\">Expected output, other versions"),
         "{}",
         a.html
     );
@@ -298,4 +298,25 @@ fn overlapping_output_versions_are_errors_at_their_line() {
     let (_, line, message) = only_error(&[("basics/o.md", &article("Over", "", body))]);
     assert_eq!(line, 5);
     assert!(message.contains("bad Python version spec"), "{message}");
+}
+
+#[test]
+fn summaries_keep_their_dunders_and_code() {
+    use super::markdown::inline;
+    let (html, plain) = inline("How __new__/__init__, `__repr__` and __call__ work; *really* <b>.");
+    assert_eq!(
+        html,
+        "How <code>__new__</code>/<code>__init__</code>, <code>__repr__</code> and \
+         <code>__call__</code> work; <em>really</em> &lt;b&gt;."
+    );
+    assert_eq!(
+        plain,
+        "How __new__/__init__, __repr__ and __call__ work; really <b>."
+    );
+    // Emphasis with underscores still works where it is not a name.
+    assert_eq!(inline("a __bold__ b").0, "a <code>__bold__</code> b");
+    assert_eq!(
+        inline("snake_case__x and __ alone").0,
+        "snake_case__x and __ alone"
+    );
 }

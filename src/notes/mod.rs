@@ -21,8 +21,10 @@ use crate::db::Db;
 use crate::extract::{ApiJson, ApiPath};
 use crate::{ApiError, AppState, Error, Site};
 
-pub use pages::{invite_html, panel_html};
-pub use render::{MAX_DEPTH, MAX_ELEMENTS, add_note_buttons, render_markdown, render_note};
+pub use pages::{invite_html, panel_html, section_notes_html};
+pub use render::{
+    MAX_DEPTH, MAX_ELEMENTS, SECTION_SLOT, add_note_buttons, render_markdown, render_note,
+};
 
 /// Largest note body, in bytes of Markdown.
 pub const MAX_BODY: usize = 32 * 1024;

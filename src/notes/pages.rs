@@ -16,7 +16,7 @@ use crate::accounts::{ApiUser, User, Viewer};
 use crate::bookmarks::{self, Bookmark};
 use crate::content::Article;
 use crate::layout::Layout;
-use crate::personal::{self, csrf_input, escape, escape_into, see_other};
+use crate::personal::{self, csrf_input, escape, see_other};
 use crate::{ApiError, AppState, Error};
 
 pub fn router() -> Router<AppState> {
@@ -59,42 +59,48 @@ fn note_html(viewer: &Viewer, note: &Note, out: &mut String) {
     );
 }
 
-/// The reader's notes on `article`, grouped by section, and the form for a new one.
+/// The reader's notes on one section, shown right under its heading (the article page's
+/// `notes@ID` slot, see `notes::add_note_buttons`); nothing when there are none.
+pub fn section_notes_html(
+    viewer: &Viewer,
+    anchor: &str,
+    title: &str,
+    notes: &[Note],
+    out: &mut String,
+) {
+    let mut list = notes
+        .iter()
+        .filter(|n| n.anchor.as_deref() == Some(anchor))
+        .peekable();
+    if list.peek().is_none() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<section class=\"section-notes\" data-anchor=\"{}\" aria-label=\"Your notes on: {}\">",
+        escape(anchor),
+        escape(title)
+    );
+    for n in list {
+        note_html(viewer, n, out);
+    }
+    out.push_str("</section>");
+}
+
+/// The panel under an article: the reader's notes on the whole article and on sections
+/// that no longer exist, and the form for a new note (notes on a section sit under it).
 pub fn panel_html(viewer: &Viewer, article: &Article, notes: &[Note], out: &mut String) {
     let _ = write!(
         out,
         "<aside class=\"notes-panel\" id=\"notes\" aria-labelledby=\"notes-title\"><h2 id=\"notes-title\">Your notes</h2>"
     );
-    let group =
-        |out: &mut String, title: &str, link: Option<&str>, anchor: &str, list: &[&Note]| {
-            if list.is_empty() {
-                return;
-            }
-            let _ = write!(
-                out,
-                "<section class=\"note-group\" data-anchor=\"{}\"><h3>",
-                escape(anchor)
-            );
-            match link {
-                Some(id) => {
-                    let _ = write!(out, "<a href=\"#{}\">{}</a>", escape(id), escape(title));
-                }
-                None => escape_into(out, title),
-            }
-            out.push_str("</h3>");
-            for n in list {
-                note_html(viewer, n, out);
-            }
-            out.push_str("</section>");
-        };
     let whole: Vec<&Note> = notes.iter().filter(|n| n.anchor.is_none()).collect();
-    group(out, "On the whole article", None, "", &whole);
-    for h in &article.headings {
-        let list: Vec<&Note> = notes
-            .iter()
-            .filter(|n| n.anchor.as_deref() == Some(h.id.as_str()))
-            .collect();
-        group(out, &h.text, Some(&h.id), &h.id, &list);
+    if !whole.is_empty() {
+        out.push_str("<section class=\"note-group section-notes\" data-anchor=\"\"><h3>On the whole article</h3>");
+        for n in whole {
+            note_html(viewer, n, out);
+        }
+        out.push_str("</section>");
     }
     let removed: Vec<&Note> = notes
         .iter()
@@ -350,12 +356,23 @@ async fn update_note_form(
     }
 }
 
+/// The delete button's form: it says where it was (`from=notes` on `/notes`).
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    from: String,
+}
+
 pub async fn delete_note_form(
     State(state): State<AppState>,
     User(user): User,
     Path(id): Path<i64>,
+    Form(form): Form<DeleteForm>,
 ) -> Result<Response, Error> {
     let slug = super::delete(&state, user.user_id, id).await?;
+    if form.from == "notes" {
+        return Ok(see_other("/notes"));
+    }
     Ok(see_other(&format!("/articles/{slug}#notes")))
 }
 

@@ -103,8 +103,18 @@ pub fn render_markdown(body: &str) -> String {
     render_note(body).unwrap_or_else(|e| format!("<p>{}</p>", escape(&e.to_string())))
 }
 
-/// Adds a note button at the end of every heading of a rendered article page, before the
-/// heading's closing tag (the heading markup comes from `content::markdown`).
+/// The slot after a heading where a signed-in reader's notes on that section go.
+pub fn section_slot(anchor: &str) -> String {
+    format!("{}{SECTION_SLOT}{anchor}-->", crate::layout::SLOT_OPEN)
+}
+
+/// Prefix of the slot names [`section_slot`] makes.
+pub const SECTION_SLOT: &str = "notes@";
+
+/// Adds a note button beside every heading of a rendered article page (in the heading's
+/// row, after its copy-link button, outside the `<hN>` so the heading is read once), and
+/// the slot for that section's notes right under it (the heading markup comes from
+/// `content::markdown`: `<div class="heading …"><hN id=…>…</hN><a class="copy-link">…</a></div>`).
 pub fn add_note_buttons(page: &str, slug: &str, headings: &[Heading]) -> String {
     let mut out = page.to_string();
     for h in headings {
@@ -113,18 +123,22 @@ pub fn add_note_buttons(page: &str, slug: &str, headings: &[Heading]) -> String 
             continue;
         };
         let close_tag = format!("</h{}>", h.level);
-        let Some(close) = out[open..].find(&close_tag).map(|i| open + i) else {
+        let Some(row_end) = out[open..]
+            .find(&close_tag)
+            .and_then(|c| out[open + c..].find("</div>").map(|d| open + c + d))
+        else {
             continue;
         };
         let button = format!(
             "<a class=\"note-add\" href=\"/notes/new?article={slug}&amp;anchor={anchor}\" data-note-anchor=\"{id}\" \
-             title=\"Add a note on this section\" aria-label=\"Add a note on section: {text}\">✎</a>",
+             title=\"Add a note on this section\" aria-label=\"Add a note on section: {text}\">✎</a></div>{slot}",
             slug = percent_encoding::utf8_percent_encode(slug, percent_encoding::NON_ALPHANUMERIC),
             anchor =
                 percent_encoding::utf8_percent_encode(&h.id, percent_encoding::NON_ALPHANUMERIC),
             text = escape(&h.text),
+            slot = section_slot(&h.id),
         );
-        out.insert_str(close, &button);
+        out.replace_range(row_end..row_end + "</div>".len(), &button);
     }
     out
 }
@@ -173,8 +187,9 @@ mod tests {
     }
 
     #[test]
-    fn buttons_go_inside_each_heading() {
-        let page = "<h2 id=\"a\"><a>A</a></h2>\n<p>x</p><h3 id=\"b\">B</h3>";
+    fn buttons_go_beside_each_heading_with_a_slot_under_it() {
+        let page = "<div class=\"heading\"><h2 id=\"a\"><a>A</a></h2><a class=\"copy-link\">#</a></div>\n<p>x</p>\
+                    <div class=\"heading\"><h3 id=\"b\">B</h3><a class=\"copy-link\">#</a></div>";
         let headings = vec![
             Heading {
                 level: 2,
@@ -190,7 +205,10 @@ mod tests {
             },
         ];
         let out = add_note_buttons(page, "s", &headings);
-        assert!(out.contains("data-note-anchor=\"a\" title=\"Add a note on this section\" aria-label=\"Add a note on section: A\">✎</a></h2>"));
-        assert!(out.contains("href=\"/notes/new?article=s&amp;anchor=b\""));
+        assert!(out.contains("</h2><a class=\"copy-link\">#</a><a class=\"note-add\" href=\"/notes/new?article=s&amp;anchor=a\" data-note-anchor=\"a\" title=\"Add a note on this section\" aria-label=\"Add a note on section: A\">✎</a></div><!--slot:notes@a-->\n<p>x</p>"), "{out}");
+        assert!(
+            out.ends_with("aria-label=\"Add a note on section: B\">✎</a></div><!--slot:notes@b-->"),
+            "{out}"
+        );
     }
 }

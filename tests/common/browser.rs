@@ -49,6 +49,12 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start(driver_path: &PathBuf) -> Browser {
+        Self::start_with(driver_path, &[]).await
+    }
+
+    /// A browser started with `extra` command-line flags (e.g. `--force-dark-mode`, which
+    /// makes `prefers-color-scheme` dark as a system setting would).
+    pub async fn start_with(driver_path: &PathBuf, extra: &[&str]) -> Browser {
         let port = free_port();
         let driver = Command::new(driver_path)
             .arg(format!("--port={port}"))
@@ -57,7 +63,7 @@ impl Browser {
             .spawn()
             .expect("chromedriver starts");
         let profile = tempfile::tempdir().expect("a profile directory");
-        let args = [
+        let mut args = vec![
             "--headless=new".to_string(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -70,6 +76,7 @@ impl Browser {
             "--window-size=1280,900".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
