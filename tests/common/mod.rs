@@ -104,7 +104,7 @@ pub async fn start_runtimes(
                     queue_len: 8,
                     limits: limits.clone(),
                     helper: Some(PathBuf::from(env!("CARGO_BIN_EXE_snakepit"))),
-                    uid_base: 6_500_000 + k as u32 * 1000,
+                    uid_base: 1_500_000 + k as u32 * 1024,
                     ..SandboxConfig::default()
                 },
                 manifest,
