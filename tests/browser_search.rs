@@ -145,16 +145,16 @@ pub async fn search_journey(c: &Client, base: &str) {
     c.execute("const i = document.getElementById('site-search-input'); i.value = ''; i.dispatchEvent(new Event('input'));", vec![])
         .await
         .expect("clear");
-    input.send_keys("gli").await.expect("type");
+    input.send_keys("dsi").await.expect("type");
     wait_until(
         c,
-        "(document.querySelector('#site-search-input-results .search-option-help')||{}).textContent?.includes('Did you mean “gil”') === true",
+        "(document.querySelector('#site-search-input-results .search-option-help')||{}).textContent?.includes('Did you mean “dis”') === true",
         "a did-you-mean",
     )
     .await;
     wait_until(
         c,
-        "(document.querySelector('#site-search-input-results .search-option-title')||{}).textContent?.includes('GIL') === true",
+        "(document.querySelector('#site-search-input-results .search-option-title')||{}).textContent?.includes('dis') === true",
         "the closest article listed",
     )
     .await;

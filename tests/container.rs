@@ -739,7 +739,8 @@ fn exercise(h: &Hardening) {
          print(ctypes.c_int(5).value)\n\
          print(asyncio.run(asyncio.sleep(0, result='async')))\n\
          print(zoneinfo.ZoneInfo('Europe/Paris').utcoffset(__import__('datetime').datetime(2024, 7, 1)))\n\
-         with ProcessPoolExecutor(2) as ex:\n    print(sum(ex.map(abs, [-1, -2, 3])))\n",
+         if __name__ == '__main__':  # forkserver (3.14's default) imports main.py again\n\
+         \x20   with ProcessPoolExecutor(2) as ex:\n        print(sum(ex.map(abs, [-1, -2, 3])))\n",
     );
     assert_eq!(stdlib, "42\n5\nasync\n2:00:00\n6\n");
 
@@ -749,7 +750,8 @@ fn exercise(h: &Hardening) {
                     from concurrent.futures import ProcessPoolExecutor\n\
                     print('%d.%d' % sys.version_info[:2])\n\
                     print(int(pandas.DataFrame({'a': numpy.arange(4)})['a'].sum()))\n\
-                    with ProcessPoolExecutor(2) as ex:\n    print(sum(ex.map(abs, [-1, -2])))\n";
+                    if __name__ == '__main__':\n\
+                    \x20   with ProcessPoolExecutor(2) as ex:\n        print(sum(ex.map(abs, [-1, -2])))\n";
         let body = json!({ "code": code, "python": id }).to_string();
         let (status, text) = http(port, "POST", "/api/run", Some(&body)).expect("POST /api/run");
         assert_eq!(status, 200, "{id}: {text}");

@@ -604,14 +604,14 @@ fn the_shipped_vocabulary_loads_and_every_concept_can_fire() {
 #[tokio::test]
 async fn zero_results_offer_a_correction_and_the_closest_articles() {
     // A three-letter typo is beyond the typo budget of the search itself.
-    let (status, json) = api("gli", "").await;
+    let (status, json) = api("dsi", "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json["hits"], Value::Array(vec![]));
-    assert_eq!(json["query"], "gli");
+    assert_eq!(json["query"], "dsi");
     assert!(json["took_us"].is_u64());
-    assert_eq!(json["did_you_mean"], "gil", "{json}");
+    assert_eq!(json["did_you_mean"], "dis", "{json}");
     assert_eq!(json["closest_reason"], "spelling");
-    assert_eq!(json["closest"][0]["slug"], "the-gil", "{json}");
+    assert_eq!(json["closest"][0]["slug"], "bytecode-and-dis", "{json}");
     assert_eq!(
         json["closest"][0]["section_title"],
         "How Python works inside"
@@ -628,16 +628,16 @@ async fn zero_results_offer_a_correction_and_the_closest_articles() {
         assert_eq!(json["closest_reason"], "other_sections", "{json}");
     }
     // Found something: no help fields.
-    let (_, json) = api("gil", "").await;
+    let (_, json) = api("dis", "").await;
     assert!(json.get("closest").is_none() && json.get("did_you_mean").is_none());
     assert_eq!(json["hits"][0]["section_title"], "How Python works inside");
     // The page offers the same.
-    let (status, page) = get("/search?q=gli").await;
+    let (status, page) = get("/search?q=dsi").await;
     assert_eq!(status, StatusCode::OK);
     let doc = scraper::Html::parse_document(&page);
     let dym = scraper::Selector::parse(".did-you-mean a").expect("selector");
     let link = doc.select(&dym).next().expect("a did-you-mean link");
-    assert_eq!(link.value().attr("href"), Some("/search?q=gil"));
+    assert_eq!(link.value().attr("href"), Some("/search?q=dis"));
     let closest = scraper::Selector::parse(".search-closest .search-result-title").expect("s");
     assert!(
         doc.select(&closest)

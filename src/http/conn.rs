@@ -229,6 +229,10 @@ async fn watch(state: Arc<ConnState>, limits: Limits) -> &'static str {
             // A handler at work: look again later (its own limits are the frame's).
             None => state.now() + u64::try_from(limits.idle.as_millis()).unwrap_or(60_000),
         };
+        // A request head may start while we sleep towards the idle deadline: look again
+        // within one header limit, so a slow head is cut within twice that at most.
+        let recheck = state.now() + u64::try_from(limits.header.as_millis()).unwrap_or(10_000);
+        let wake = wake.min(recheck);
         tokio::time::sleep_until(state.opened + Duration::from_millis(wake - 1)).await;
     }
 }
