@@ -231,7 +231,10 @@ async fn watch(state: Arc<ConnState>, limits: Limits) -> &'static str {
         };
         // A request head may start while we sleep towards the idle deadline: look again
         // within one header limit, so a slow head is cut within twice that at most.
-        let recheck = state.now() + u64::try_from(limits.header.as_millis()).unwrap_or(10_000);
+        let recheck = state.now()
+            + u64::try_from(limits.header.as_millis())
+                .unwrap_or(10_000)
+                .max(100);
         let wake = wake.min(recheck);
         tokio::time::sleep_until(state.opened + Duration::from_millis(wake - 1)).await;
     }
