@@ -294,9 +294,9 @@ def _finish(status):
     # would. Then flush and skip the slow teardown of every module: the
     # process is single-use, and this halves the time a short run takes.
     #
-    # The steps run as one line of code named "sys": at a real shutdown no
-    # Python frame is left, so warnings raised there read "sys:1: ...", and
-    # here they read the same.
+    # The steps run as one line of code named as CPython names the frameless
+    # place of a real shutdown, so warnings raised there read the same:
+    # "sys:1: ..." up to 3.13, "<sys>:0: ..." from 3.14.
     import atexit
     import gc
     import os
@@ -305,9 +305,11 @@ def _finish(status):
         "t is None or t._shutdown(); a._run_exitfuncs(); "
         "[setattr(s, n, None) for n in S if hasattr(s, n)]; "
         "s.modules['__main__'] = None; g.collect()",
-        "sys",
+        "sys" if sys.version_info < (3, 14) else "<sys>",
         "exec",
     )
+    if sys.version_info >= (3, 14):
+        steps = steps.replace(co_firstlineno=0)
     special = ("path", "argv", "ps1", "ps2", "last_exc", "last_type", "last_value",
                "last_traceback", "path_hooks", "path_importer_cache", "meta_path")
     names = {"t": sys.modules.get("threading"), "a": atexit, "g": gc, "s": sys, "S": special}
