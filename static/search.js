@@ -117,7 +117,7 @@
       if (data.help) {
         var note = option(list.id + "-help", "/search?q=" + encodeURIComponent(data.did_you_mean || q));
         note.classList.add("search-option-help");
-        note.firstChild.textContent = data.did_you_mean
+        note.textContent = data.did_you_mean
           ? "No results. Did you mean “" + data.did_you_mean + "”?"
           : "No results. Closest articles:";
         list.appendChild(note);
