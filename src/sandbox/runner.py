@@ -296,7 +296,7 @@ def _finish(status):
     #
     # The steps run as one line of code named as CPython names the frameless
     # place of a real shutdown, so warnings raised there read the same:
-    # "sys:1: ..." up to 3.13, "<sys>:0: ..." from 3.14.
+    # "sys:1: ..." up to 3.12, "<sys>:0: ..." in current 3.13 releases and 3.14+.
     import atexit
     import gc
     import os
@@ -305,10 +305,10 @@ def _finish(status):
         "t is None or t._shutdown(); a._run_exitfuncs(); "
         "[setattr(s, n, None) for n in S if hasattr(s, n)]; "
         "s.modules['__main__'] = None; g.collect()",
-        "sys" if sys.version_info < (3, 14) else "<sys>",
+        "sys" if sys.version_info < (3, 13) else "<sys>",
         "exec",
     )
-    if sys.version_info >= (3, 14):
+    if sys.version_info >= (3, 13):
         steps = steps.replace(co_firstlineno=0)
     special = ("path", "argv", "ps1", "ps2", "last_exc", "last_type", "last_value",
                "last_traceback", "path_hooks", "path_importer_cache", "meta_path")
