@@ -733,13 +733,15 @@ fn exercise(h: &Hardening) {
     assert_eq!(hi["exit_code"], 0, "{hi}");
     let stdlib = stdout_of(
         port,
+        // All under the guard: forkserver (3.14's default) imports main.py again in the
+        // pool's processes, where top-level prints would run a second time.
         "import asyncio, ctypes, sqlite3, zoneinfo\n\
          from concurrent.futures import ProcessPoolExecutor\n\
-         print(sqlite3.connect(':memory:').execute('select 6 * 7').fetchone()[0])\n\
-         print(ctypes.c_int(5).value)\n\
-         print(asyncio.run(asyncio.sleep(0, result='async')))\n\
-         print(zoneinfo.ZoneInfo('Europe/Paris').utcoffset(__import__('datetime').datetime(2024, 7, 1)))\n\
-         if __name__ == '__main__':  # forkserver (3.14's default) imports main.py again\n\
+         if __name__ == '__main__':\n\
+         \x20   print(sqlite3.connect(':memory:').execute('select 6 * 7').fetchone()[0])\n\
+         \x20   print(ctypes.c_int(5).value)\n\
+         \x20   print(asyncio.run(asyncio.sleep(0, result='async')))\n\
+         \x20   print(zoneinfo.ZoneInfo('Europe/Paris').utcoffset(__import__('datetime').datetime(2024, 7, 1)))\n\
          \x20   with ProcessPoolExecutor(2) as ex:\n        print(sum(ex.map(abs, [-1, -2, 3])))\n",
     );
     assert_eq!(stdlib, "42\n5\nasync\n2:00:00\n6\n");
@@ -748,9 +750,9 @@ fn exercise(h: &Hardening) {
     for id in ["3.11", "3.13", "3.14", "3.15"] {
         let code = "import sys, sqlite3, zoneinfo, numpy, pandas\n\
                     from concurrent.futures import ProcessPoolExecutor\n\
-                    print('%d.%d' % sys.version_info[:2])\n\
-                    print(int(pandas.DataFrame({'a': numpy.arange(4)})['a'].sum()))\n\
                     if __name__ == '__main__':\n\
+                    \x20   print('%d.%d' % sys.version_info[:2])\n\
+                    \x20   print(int(pandas.DataFrame({'a': numpy.arange(4)})['a'].sum()))\n\
                     \x20   with ProcessPoolExecutor(2) as ex:\n        print(sum(ex.map(abs, [-1, -2])))\n";
         let body = json!({ "code": code, "python": id }).to_string();
         let (status, text) = http(port, "POST", "/api/run", Some(&body)).expect("POST /api/run");
