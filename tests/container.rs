@@ -812,10 +812,15 @@ fn exercise(h: &Hardening) {
     let forked: u64 = words[1].parse().unwrap();
     assert!(forked < 200, "{forked} processes forked");
     eprintln!("[{}] fork bomb stopped after {forked} forks", h.name);
+    // The default runtime's pool, and the other three runtimes' smaller ones.
     let workers: usize = rt
         .env("SNAKEPIT_WORKERS")
         .map(|w| w.parse().unwrap())
-        .unwrap_or(4);
+        .unwrap_or(4)
+        + 3 * rt
+            .env("SNAKEPIT_OTHER_WORKERS")
+            .map(|w| w.parse().unwrap())
+            .unwrap_or(1);
     let deadline = Instant::now() + Duration::from_secs(15);
     while c.processes() > 1 + workers + 1 {
         assert!(
