@@ -39,6 +39,10 @@ impl Server {
             .arg(common::root().join("static"))
             .arg("--data")
             .arg(data.path())
+            // Attackers and the measured reader all come from 127.0.0.1 here, where the
+            // per-client connection cap would refuse the reader too; that cap has its own
+            // test (tests/http_limits.rs).
+            .args(["--http-conns-per-client", "0"])
             .args(extra)
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "warn,snakepit=info")

@@ -643,7 +643,7 @@ async fn zero_results_offer_a_correction_and_the_closest_articles() {
         doc.select(&closest)
             .next()
             .and_then(|a| a.value().attr("href"))
-            .is_some_and(|h| h.starts_with("/articles/the-gil")),
+            .is_some_and(|h| h.starts_with("/articles/bytecode-and-dis")),
         "{page}"
     );
 }
